@@ -1,0 +1,1 @@
+"""Infrastructure of reencode: local servers, container and proxy configuration."""

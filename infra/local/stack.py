@@ -1,0 +1,207 @@
+"""The whole site on one machine: Kafka, MinIO, the database and every service as processes.
+
+`make run` uses it with the default ports; the test suite uses it with free ports and a temporary
+state folder, so the system under test is the very same set of processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.local.kafka import KafkaCluster, ensure_kafka_jars
+from infra.local.objectstore import MinioServer, ensure_minio_binary
+from infra.local.processes import ManagedProcess, free_port, wait_for_port
+from shared.kafka import ensure_topics
+from shared.settings import KafkaSettings, StorageSettings
+from shared.storage import MediaStore
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class StackConfig:
+    """Where the stack keeps its data and which loopback ports it uses."""
+
+    state_dir: Path
+    cache_dir: Path
+    kafka_nodes: int = 1
+    kafka_ports: list[int] = field(default_factory=lambda: [9092])
+    controller_ports: list[int] = field(default_factory=lambda: [9093])
+    minio_port: int = 9000
+    minio_console_port: int = 9001
+    frontend_port: int = 8000
+    metrics_port: int = 8001
+    monitoring_port: int = 8002
+    reencoders: int = 2
+    #: None means SQLite in the state folder.
+    database_url: str | None = None
+    storage_access_key: str = "reencode"
+    storage_secret_key: str = "reencode-secret"
+    #: Extra environment for every service (tests shorten timeouts with it).
+    service_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def on_free_ports(cls, state_dir: Path, cache_dir: Path, kafka_nodes: int = 1) -> StackConfig:
+        return cls(
+            state_dir=state_dir,
+            cache_dir=cache_dir,
+            kafka_nodes=kafka_nodes,
+            kafka_ports=[free_port() for _ in range(kafka_nodes)],
+            controller_ports=[free_port() for _ in range(kafka_nodes)],
+            minio_port=free_port(),
+            minio_console_port=free_port(),
+            frontend_port=free_port(),
+            metrics_port=free_port(),
+            monitoring_port=free_port(),
+        )
+
+    @property
+    def frontend_url(self) -> str:
+        return f"http://127.0.0.1:{self.frontend_port}"
+
+    @property
+    def kafka(self) -> KafkaSettings:
+        return KafkaSettings(
+            bootstrap_servers=",".join(f"127.0.0.1:{port}" for port in self.kafka_ports),
+            replication_factor=min(3, self.kafka_nodes),
+        )
+
+    @property
+    def storage(self) -> StorageSettings:
+        return StorageSettings(
+            endpoint=f"127.0.0.1:{self.minio_port}",
+            access_key=self.storage_access_key,
+            secret_key=self.storage_secret_key,
+        )
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_dir / 'db' / 'reencode.sqlite'}"
+
+
+class LocalStack:
+    """Starts and stops the infrastructure and the services of `config`."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.logs_dir = config.state_dir / "logs"
+        self.kafka: KafkaCluster | None = None
+        self.minio: MinioServer | None = None
+        self.services: dict[str, ManagedProcess] = {}
+
+    # --- infrastructure -------------------------------------------------------------------------
+
+    def start_infrastructure(self) -> None:
+        """Kafka and MinIO up, topics and buckets created. Data in the state folder is kept."""
+        config = self.config
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        jars = ensure_kafka_jars(config.cache_dir)
+        self.kafka = KafkaCluster(
+            state_dir=config.state_dir / "kafka",
+            jars_dir=jars,
+            nodes=config.kafka_nodes,
+            broker_ports=config.kafka_ports,
+            controller_ports=config.controller_ports,
+            logs_dir=self.logs_dir,
+        )
+        self.minio = MinioServer(
+            binary=ensure_minio_binary(config.cache_dir),
+            data_dir=config.state_dir / "minio",
+            port=config.minio_port,
+            console_port=config.minio_console_port,
+            access_key=config.storage_access_key,
+            secret_key=config.storage_secret_key,
+            log_path=self.logs_dir / "minio.log",
+        )
+        self.kafka.start()
+        self.minio.start()
+        self.kafka.wait_ready(timeout=120)
+        self.minio.wait_ready(timeout=60)
+        created = asyncio.run(ensure_topics(config.kafka))
+        if created:
+            log.info("created topics: %s", ", ".join(created))
+        MediaStore(config.storage).ensure_buckets()
+
+    # --- services -------------------------------------------------------------------------------
+
+    def environment(self) -> dict[str, str]:
+        """The environment every service process gets: the same variables compose sets."""
+        config = self.config
+        kafka, storage = config.kafka, config.storage
+        env = dict(os.environ)
+        env.update(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+                "KAFKA_REPLICATION_FACTOR": str(kafka.replication_factor),
+                "STORAGE_ENDPOINT": storage.endpoint,
+                "STORAGE_ACCESS_KEY": storage.access_key,
+                "STORAGE_SECRET_KEY": storage.secret_key,
+                "DATABASE_URL": config.sqlalchemy_url,
+                "REENCODE_STATE_DIR": str(config.state_dir),
+                "FRONTEND_PORT": str(config.frontend_port),
+                "METRICS_PORT": str(config.metrics_port),
+                "MONITORING_PORT": str(config.monitoring_port),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(config.service_env)
+        return env
+
+    def start_service(
+        self, name: str, module: str, extra_env: dict[str, str] | None = None
+    ) -> ManagedProcess:
+        """Start `python -m <module>` as the service instance `name` (e.g. `reencoder-2`)."""
+        env = self.environment() | (extra_env or {})
+        process = ManagedProcess(
+            name=name,
+            argv=[sys.executable, "-m", module],
+            log_path=self.logs_dir / f"{name}.log",
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        process.start()
+        self.services[name] = process
+        return process
+
+    def start_reencoder(self, name: str) -> ManagedProcess:
+        return self.start_service(name, "services.reencoder", {"REENCODER_WORKER_ID": name})
+
+    def start_services(self, reencoders: int | None = None) -> None:
+        """Every service of the site; returns once the HTTP ones answer."""
+        config = self.config
+        http = [
+            ("frontend", "services.frontend", config.frontend_port),
+            ("metrics", "services.metrics", config.metrics_port),
+            ("monitoring", "services.monitoring", config.monitoring_port),
+        ]
+        for name, module, _port in http:
+            self.start_service(name, module)
+        for index in range(1, (config.reencoders if reencoders is None else reencoders) + 1):
+            self.start_reencoder(f"reencoder-{index}")
+        for name, _module, port in http:
+            wait_for_port("127.0.0.1", port, timeout=60, process=self.services[name])
+
+    def stop_service(self, name: str) -> None:
+        process = self.services.pop(name, None)
+        if process is not None:
+            process.stop()
+
+    def stop_services(self) -> None:
+        # Frontends first (no new uploads), then the workers finish what they hold.
+        for name in sorted(self.services, key=lambda n: not n.startswith("frontend")):
+            self.stop_service(name)
+
+    def stop(self) -> None:
+        """Everything down, gracefully, services before the servers they use."""
+        self.stop_services()
+        if self.minio is not None:
+            self.minio.stop()
+        if self.kafka is not None:
+            self.kafka.stop()

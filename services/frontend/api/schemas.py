@@ -1,0 +1,79 @@
+"""Response bodies of the public API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import Request
+from pydantic import BaseModel
+
+from shared.database import JobRow
+from shared.events import JobStatus
+
+
+class UploadAccepted(BaseModel):
+    job_id: str
+    status_url: str
+
+
+class RenditionOut(BaseModel):
+    name: str
+    content_type: str
+    width: int
+    height: int
+    bytes: int
+    url: str
+
+
+class JobOut(BaseModel):
+    job_id: str
+    status: JobStatus
+    progress: float
+    error: str | None
+    filename: str
+    kind: str
+    size_bytes: int
+    #: The worker that last reported on the job.
+    worker_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    renditions: list[RenditionOut]
+
+    @classmethod
+    def from_row(cls, job: JobRow, request: Request) -> JobOut:
+        return cls(
+            job_id=job.id,
+            status=JobStatus(job.status),
+            progress=job.progress,
+            error=job.error,
+            filename=job.filename,
+            kind=job.kind,
+            size_bytes=job.size_bytes,
+            worker_id=job.worker_id,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            renditions=[
+                RenditionOut(
+                    name=r.name,
+                    content_type=r.content_type,
+                    width=r.width,
+                    height=r.height,
+                    bytes=r.bytes,
+                    url=str(request.url_for("download_rendition", job_id=job.id, name=r.name)),
+                )
+                for r in job.renditions
+            ],
+        )
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class Problem(BaseModel):
+    """Every refusal: a status code and a sentence saying what was wrong."""
+
+    detail: str

@@ -1,0 +1,27 @@
+"""The clients a frontend process holds, opened in the app's lifespan and shared by the routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from services.frontend.job_store import JobStore
+from shared.kafka import EventProducer
+from shared.settings import MediaLimits
+from shared.storage import MediaStore
+
+
+@dataclass(frozen=True)
+class FrontendContext:
+    instance_id: str
+    producer: EventProducer
+    store: MediaStore
+    jobs: JobStore
+    limits: MediaLimits
+
+
+def get_context(request: Request) -> FrontendContext:
+    """FastAPI dependency: the running process's clients."""
+    context: FrontendContext = request.app.state.context
+    return context

@@ -1,0 +1,1 @@
+"""Monitoring: the operator's view of which services run and what the system gave up on."""

@@ -1,0 +1,3 @@
+from services.monitoring.main import main
+
+main()

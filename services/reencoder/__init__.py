@@ -1,0 +1,1 @@
+"""The re-encoding worker: turns uploaded originals into renditions."""

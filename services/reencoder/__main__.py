@@ -1,0 +1,3 @@
+from services.reencoder.main import main
+
+main()

@@ -1,0 +1,125 @@
+"""Handling one `JobRequested`: download the original, encode, store the renditions, report.
+
+Idempotent by construction: object keys are derived from the job id, and the manifest is written
+last. A redelivered job whose manifest exists is only announced again, never encoded twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.reencoder.image_encoder import EncodedFile, encode_image
+from services.reencoder.pool import EncoderPool
+from services.reencoder.renditions import manifest_key, rendition_key
+from shared.events import JOBS_STATUS, JobRequested, JobStatus, JobStatusChanged, Rendition
+from shared.kafka import Delivery, EventProducer
+from shared.media import MediaRejected
+from shared.storage import MediaStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ImageJobHandler:
+    store: MediaStore
+    producer: EventProducer
+    pool: EncoderPool
+    worker_id: str
+    max_pixels: int
+    job_timeout_s: float
+    scratch_root: Path | None = None
+
+    async def __call__(self, job: JobRequested, delivery: Delivery) -> None:
+        done_before = await asyncio.to_thread(
+            self.store.get_json, self.store.renditions_bucket, manifest_key(job.job_id)
+        )
+        if done_before is not None:
+            log.info("job %s was finished before (redelivery): announcing it again", job.job_id)
+            renditions = tuple(Rendition.model_validate(item) for item in done_before["renditions"])
+            await self._report(job, JobStatus.DONE, progress=1.0, renditions=renditions)
+            return
+
+        log.info("job %s: started (attempt %d)", job.job_id, delivery.attempt)
+        await self._report(job, JobStatus.PROCESSING, progress=0.0)
+        with tempfile.TemporaryDirectory(prefix=f"job-{job.job_id}-", dir=self.scratch_root) as scratch:
+            try:
+                renditions = await self._encode_and_store(job, Path(scratch))
+            except MediaRejected as rejected:
+                log.info("job %s: input refused: %s", job.job_id, rejected)
+                await self._report(job, JobStatus.FAILED, error=str(rejected))
+                return
+            except TimeoutError:
+                reason = f"encoding took longer than the {self.job_timeout_s:.0f} s limit"
+                await self._report(job, JobStatus.FAILED, error=reason)
+                return
+        log.info("job %s: done, %d renditions", job.job_id, len(renditions))
+        await self._report(job, JobStatus.DONE, progress=1.0, renditions=renditions)
+
+    async def give_up(self, job: JobRequested, reason: str) -> None:
+        """Retries are exhausted: the user sees the job failed instead of waiting forever."""
+        await self._report(job, JobStatus.FAILED, error=f"internal error, retries exhausted: {reason}")
+
+    async def _encode_and_store(self, job: JobRequested, scratch: Path) -> tuple[Rendition, ...]:
+        source = scratch / "original"
+        if await asyncio.to_thread(self.store.stat, self.store.uploads_bucket, job.source_key) is None:
+            raise MediaRejected("the uploaded original is missing from storage")
+        await asyncio.to_thread(self.store.download, self.store.uploads_bucket, job.source_key, source)
+        await self._report(job, JobStatus.PROCESSING, progress=0.1)
+
+        encoded = await self.pool.run(
+            encode_image, source, scratch / "out", self.max_pixels, timeout_s=self.job_timeout_s
+        )
+        await self._report(job, JobStatus.PROCESSING, progress=0.6)
+
+        renditions = tuple([await self._store_rendition(job, file) for file in encoded])
+        await asyncio.to_thread(
+            self.store.put_json,
+            self.store.renditions_bucket,
+            manifest_key(job.job_id),
+            {"job_id": job.job_id, "renditions": [r.model_dump() for r in renditions]},
+        )
+        return renditions
+
+    async def _store_rendition(self, job: JobRequested, file: EncodedFile) -> Rendition:
+        key = rendition_key(job.job_id, file.spec)
+        await asyncio.to_thread(
+            self.store.put_file,
+            self.store.renditions_bucket,
+            key,
+            file.path,
+            file.spec.content_type,
+        )
+        return Rendition(
+            name=file.spec.name,
+            content_type=file.spec.content_type,
+            width=file.width,
+            height=file.height,
+            bytes=file.bytes,
+            key=key,
+        )
+
+    async def _report(
+        self,
+        job: JobRequested,
+        status: JobStatus,
+        *,
+        progress: float = 0.0,
+        error: str | None = None,
+        renditions: tuple[Rendition, ...] = (),
+    ) -> None:
+        await self.producer.publish(
+            JOBS_STATUS,
+            JobStatusChanged(
+                correlation_id=job.correlation_id,
+                job_id=job.job_id,
+                status=status,
+                progress=progress,
+                error=error,
+                renditions=renditions,
+                worker_id=self.worker_id,
+            ),
+        )

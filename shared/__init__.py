@@ -1,0 +1,1 @@
+"""The library every reencode service imports: events, Kafka helpers, settings, storage, database."""

@@ -1,0 +1,103 @@
+"""The relational schema and engine: SQLite for local runs, PostgreSQL when DATABASE_URL says so.
+
+SQLAlchemy's engine is synchronous; async callers run queries with `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from shared.events import utc_now
+from shared.settings import DatabaseSettings
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class JobRow(Base):
+    """One upload and the state of its re-encoding job."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    source_key: Mapped[str] = mapped_column(String(255))
+    correlation_id: Mapped[str] = mapped_column(String(64))
+    worker_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+    renditions: Mapped[list[RenditionRow]] = relationship(
+        back_populates="job", cascade="all, delete-orphan", order_by="RenditionRow.width"
+    )
+
+
+class RenditionRow(Base):
+    """One output file of a finished job."""
+
+    __tablename__ = "renditions"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(255))
+
+    job: Mapped[JobRow] = relationship(back_populates="renditions")
+
+
+def make_engine(settings: DatabaseSettings) -> Engine:
+    """An engine tuned for the backend the URL names."""
+    url = settings.url
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(
+        url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": settings.connect_timeout_s},
+    )
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # WAL lets the page read while the status recorder writes; foreign keys are off by default.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_schema(engine: Engine) -> None:
+    """Create missing tables (idempotent)."""
+    Base.metadata.create_all(engine)

@@ -1,0 +1,248 @@
+"""The one consumer loop every service uses, with at-least-once delivery.
+
+The shape follows aiokafka's manual-commit example and arq's worker:
+
+1. take one record, decode it into its catalogue model;
+2. run the service's handler, retrying on errors a bounded number of times;
+3. when the handler keeps failing, or the record does not decode, publish a `DeadLetter` and move on;
+4. commit the record's offset only then, so a crash at any point redelivers it (handlers are
+   idempotent, so a redelivery is harmless);
+5. on `stop()`, take no new records, finish (or, past the grace period, hand back) the record in hand,
+   commit and leave the group so its partitions move at once.
+
+While a handler runs, the loop keeps polling with every partition paused. Kafka therefore still
+sees a live member however long the job takes, and never hands the job to a second worker while the
+first is busy with it (the trap of `max.poll.interval.ms`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from pydantic import ValidationError
+
+from shared.events import DEAD_LETTERS, DeadLetter, E, Topic, new_id
+from shared.kafka.producer import EventProducer
+from shared.logs import correlation_scope
+from shared.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+class PermanentError(Exception):
+    """A failure that retrying cannot fix: the message goes to the dead-letter topic at once."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a record came from, and which attempt at it this is (1-based)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    attempt: int
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 3
+    first_backoff_s: float = 0.5
+    max_backoff_s: float = 5.0
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed `attempt` (1-based): exponential, capped."""
+        return float(min(self.max_backoff_s, self.first_backoff_s * 2 ** (attempt - 1)))
+
+
+Handler = Callable[[E, Delivery], Awaitable[None]]
+GiveUpHook = Callable[[E, str], Awaitable[None]]
+
+
+class EventConsumer(Generic[E]):
+    """Consumes one catalogue topic in a consumer group and feeds each event to `handler`."""
+
+    def __init__(
+        self,
+        topic: Topic[E],
+        *,
+        group_id: str,
+        handler: Handler[E],
+        settings: KafkaSettings,
+        producer: EventProducer,
+        client_id: str,
+        retry: RetryPolicy | None = None,
+        on_give_up: GiveUpHook[E] | None = None,
+        shutdown_grace_s: float = 30.0,
+        poll_while_busy_s: float = 1.0,
+    ) -> None:
+        self._topic = topic
+        self._group_id = group_id
+        self._handler = handler
+        self._producer = producer
+        self._retry = retry or RetryPolicy()
+        self._on_give_up = on_give_up
+        self._shutdown_grace_s = shutdown_grace_s
+        self._poll_while_busy_s = poll_while_busy_s
+        self._stopping = asyncio.Event()
+        self._consumer = AIOKafkaConsumer(
+            topic.name,
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=group_id,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            max_poll_interval_ms=settings.max_poll_interval_ms,
+            request_timeout_ms=settings.request_timeout_ms,
+        )
+
+    def stop(self) -> None:
+        """Ask the loop to finish the record in hand and return. Safe to call from a signal handler."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Consume until `stop()` is called; the consumer leaves its group on the way out."""
+        await self._consumer.start()
+        log.info("consuming %s in group %s", self._topic.name, self._group_id)
+        try:
+            while not self._stopping.is_set():
+                batch = await self._consumer.getmany(timeout_ms=500, max_records=1)
+                for partition, records in batch.items():
+                    for record in records:
+                        if not await self._process(record):
+                            return  # handed back unfinished at shutdown: not committed
+                        await self._commit(partition, record.offset + 1)
+        finally:
+            await self._consumer.stop()
+            log.info("left group %s", self._group_id)
+
+    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        """Handle one record to completion (done or dead-lettered). False if handed back."""
+        task = asyncio.create_task(self._handle_with_retries(record))
+        stop_wait = asyncio.create_task(self._stopping.wait())
+        try:
+            while not task.done():
+                await asyncio.wait(
+                    {task, stop_wait},
+                    timeout=self._poll_while_busy_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if task.done():
+                    break
+                if self._stopping.is_set():
+                    return await self._finish_or_hand_back(task)
+                await self._poll_paused()
+            task.result()
+            return True
+        finally:
+            stop_wait.cancel()
+            self._consumer.resume(*self._consumer.paused())
+
+    async def _finish_or_hand_back(self, task: asyncio.Task[None]) -> bool:
+        log.info("stopping: finishing the message in hand (up to %.0f s)", self._shutdown_grace_s)
+        deadline = asyncio.get_running_loop().time() + self._shutdown_grace_s
+        while not task.done() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.wait({task}, timeout=self._poll_while_busy_s)
+            if not task.done():
+                await self._poll_paused()
+        if task.done():
+            task.result()
+            return True
+        task.cancel()
+        log.warning("grace period over: handing the message back uncommitted")
+        return False
+
+    async def _poll_paused(self) -> None:
+        """Poll with all partitions paused: proves liveness to the group without taking work."""
+        self._consumer.pause(*self._consumer.assignment())
+        stray = await self._consumer.getmany(timeout_ms=0)
+        # Records fetched for a partition assigned since the pause are rewound, not lost.
+        for partition, records in stray.items():
+            self._consumer.seek(partition, records[0].offset)
+
+    async def _handle_with_retries(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            event = self._topic.event_type.model_validate_json(record.value or b"")
+        except ValidationError as error:
+            reason = f"invalid {self._topic.event_type.__name__}: {describe_validation_error(error)}"
+            await self._dead_letter(record, reason, attempts=1)
+            return
+        with correlation_scope(event.correlation_id):
+            for attempt in range(1, self._retry.max_attempts + 1):
+                delivery = Delivery(
+                    record.topic, record.partition, record.offset, _decode_key(record.key), attempt
+                )
+                try:
+                    await self._handler(event, delivery)
+                    return
+                except PermanentError as error:
+                    reason = str(error)
+                except Exception as error:
+                    reason = f"{type(error).__name__}: {error}"
+                    log.warning(
+                        "attempt %d/%d failed: %s",
+                        attempt,
+                        self._retry.max_attempts,
+                        reason,
+                        exc_info=True,
+                    )
+                    if attempt < self._retry.max_attempts:
+                        await asyncio.sleep(self._retry.backoff(attempt))
+                        continue
+                break
+            await self._dead_letter(record, reason, attempt, event.correlation_id)
+            if self._on_give_up is not None:
+                await self._on_give_up(event, reason)
+
+    async def _dead_letter(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        reason: str,
+        attempts: int,
+        correlation_id: str | None = None,
+    ) -> None:
+        log.error("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
+        await self._producer.publish(
+            DEAD_LETTERS,
+            DeadLetter(
+                correlation_id=correlation_id or new_id(),
+                source_topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=_decode_key(record.key),
+                payload=(record.value or b"").decode("utf-8", errors="replace"),
+                reason=reason,
+                attempts=attempts,
+                consumer_group=self._group_id,
+            ),
+        )
+
+    async def _commit(self, partition: TopicPartition, next_offset: int) -> None:
+        try:
+            await self._consumer.commit({partition: next_offset})
+        except (CommitFailedError, IllegalStateError) as error:
+            # The partition moved to another member during a rebalance: it redelivers the record
+            # there, and handlers are idempotent, so nothing is lost or doubled.
+            log.warning("commit of %s@%d lost to a rebalance: %s", partition, next_offset, error)
+
+
+def _decode_key(key: bytes | None) -> str | None:
+    return None if key is None else key.decode("utf-8", errors="replace")
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One readable line: `field: problem; other: problem`."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        parts.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
+    return "; ".join(parts)

@@ -1,0 +1,116 @@
+"""Object storage for media, through the MinIO SDK. Kafka messages only carry these object keys.
+
+The SDK is blocking: async callers run these methods with `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from minio import Minio
+from minio.error import S3Error
+
+from shared.settings import StorageSettings
+
+log = logging.getLogger(__name__)
+
+_MISSING_CODES = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    content_type: str
+
+
+class MediaStore:
+    """The uploads bucket (originals) and the renditions bucket (outputs) of the site."""
+
+    def __init__(self, settings: StorageSettings) -> None:
+        self.uploads_bucket = settings.uploads_bucket
+        self.renditions_bucket = settings.renditions_bucket
+        self._client = Minio(
+            settings.endpoint,
+            access_key=settings.access_key,
+            secret_key=settings.secret_key,
+            secure=settings.secure,
+            region=settings.region,
+        )
+
+    def ensure_buckets(self) -> None:
+        """Create the site's buckets if they do not exist (idempotent)."""
+        for bucket in (self.uploads_bucket, self.renditions_bucket):
+            if not self._client.bucket_exists(bucket):
+                self._client.make_bucket(bucket)
+                log.info("created bucket %s", bucket)
+
+    def is_healthy(self) -> bool:
+        try:
+            self._client.bucket_exists(self.uploads_bucket)
+        except Exception:
+            return False
+        return True
+
+    def put_stream(self, bucket: str, key: str, stream: BinaryIO, length: int, content_type: str) -> None:
+        """Upload `length` bytes from `stream` without holding them all in memory."""
+        self._client.put_object(bucket, key, stream, length, content_type=content_type)
+
+    def put_file(self, bucket: str, key: str, path: Path, content_type: str) -> None:
+        self._client.fput_object(bucket, key, str(path), content_type=content_type)
+
+    def put_json(self, bucket: str, key: str, document: Any) -> None:
+        data = json.dumps(document).encode()
+        self._client.put_object(bucket, key, io.BytesIO(data), len(data), content_type="application/json")
+
+    def get_json(self, bucket: str, key: str) -> Any | None:
+        """The JSON document at `key`, or None if there is none."""
+        try:
+            response = self._client.get_object(bucket, key)
+        except S3Error as error:
+            if error.code in _MISSING_CODES:
+                return None
+            raise
+        try:
+            return json.loads(response.read())
+        finally:
+            response.close()
+            response.release_conn()
+
+    def download(self, bucket: str, key: str, path: Path) -> None:
+        self._client.fget_object(bucket, key, str(path))
+
+    def stat(self, bucket: str, key: str) -> StoredObject | None:
+        """Size and type of an object, or None if it does not exist."""
+        try:
+            info = self._client.stat_object(bucket, key)
+        except S3Error as error:
+            if error.code in _MISSING_CODES:
+                return None
+            raise
+        return StoredObject(key=key, size=info.size or 0, content_type=info.content_type or "")
+
+    def iter_chunks(self, bucket: str, key: str, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
+        """Stream an object's bytes (for downloads through the frontend)."""
+        response = self._client.get_object(bucket, key)
+        try:
+            yield from response.stream(chunk_size)
+        finally:
+            response.close()
+            response.release_conn()
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        return [obj.object_name for obj in self._client.list_objects(bucket, prefix=prefix, recursive=True)]
+
+    def remove_prefix(self, bucket: str, prefix: str) -> int:
+        """Delete every object under `prefix`; returns how many there were."""
+        keys = self.list_keys(bucket, prefix)
+        for key in keys:
+            self._client.remove_object(bucket, key)
+        return len(keys)

@@ -1,0 +1,151 @@
+"""The site's services running as real processes on the session's Kafka and MinIO."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import ValidationError
+
+from infra.local.postgres import PostgresServer
+from infra.local.stack import LocalStack
+from shared.events import E, Topic, new_id
+from shared.storage import MediaStore
+from tests.media_samples import image_bytes
+
+TERMINAL = ("done", "failed")
+
+
+@dataclass
+class Site:
+    """A running site: its stack, an HTTP client on the frontend, and its storage."""
+
+    stack: LocalStack
+    http: httpx.Client
+
+    @property
+    def store(self) -> MediaStore:
+        return MediaStore(self.stack.config.storage)
+
+    def upload(
+        self, data: bytes, filename: str = "photo.jpg", content_type: str = "image/jpeg"
+    ) -> httpx.Response:
+        return self.http.post("/api/uploads", files={"file": (filename, data, content_type)})
+
+    def upload_ok(self, data: bytes | None = None, filename: str = "photo.jpg") -> str:
+        response = self.upload(data if data is not None else image_bytes(), filename)
+        assert response.status_code == 202, response.text
+        job_id: str = response.json()["job_id"]
+        return job_id
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/api/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        job: dict[str, Any] = response.json()
+        return job
+
+    def wait_for(
+        self, job_id: str, statuses: tuple[str, ...] = TERMINAL, timeout: float = 60
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if job["status"] in statuses:
+                return job
+            if time.monotonic() > deadline:
+                pytest.fail(f"job {job_id} still {job['status']} after {timeout}s: {job}")
+            time.sleep(0.1)
+
+    def wait_for_group(self, group: str, members: int, timeout: float = 60) -> None:
+        """Until `group` has exactly `members` members with assignments (no rebalance pending)."""
+        asyncio.run(_wait_for_group(self.stack.config.kafka.bootstrap_servers, group, members, timeout))
+
+
+def start_site(stack: LocalStack, reencoders: int, database_url: str | None = None) -> Site:
+    stack.config.database_url = database_url
+    stack.start_services(reencoders=reencoders)
+    return Site(stack, httpx.Client(base_url=stack.config.frontend_url, timeout=30))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def site(request: pytest.FixtureRequest, stack: LocalStack) -> Iterator[Site]:
+    """Frontend, metrics, monitoring and two workers, on SQLite and then on PostgreSQL."""
+    url = None
+    if request.param == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        name = f"site_{new_id()[:12]}"
+        server.create_database(name)
+        url = server.url(name)
+    running = start_site(stack, reencoders=2, database_url=url)
+    try:
+        yield running
+    finally:
+        running.http.close()
+        stack.stop_services()
+
+
+@pytest.fixture
+def bare_site(stack: LocalStack) -> Iterator[Site]:
+    """Frontend and friends without workers: the test starts (and kills) its own."""
+    running = start_site(stack, reencoders=0, database_url=None)
+    try:
+        yield running
+    finally:
+        running.http.close()
+        stack.stop_services()
+
+
+async def _wait_for_group(bootstrap: str, group: str, members: int, within_s: float) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + within_s
+        while True:
+            description = (await admin.describe_consumer_groups([group]))[0]
+            groups = description.groups if hasattr(description, "groups") else description
+            state = groups[0]
+            # (error_code, group_id, state, protocol_type, protocol, members, ...)
+            if state[2] == "Stable" and len(state[5]) == members:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"group {group} has {len(state[5])} members ({state[2]}), wanted {members}")
+            await asyncio.sleep(0.25)
+    finally:
+        await admin.close()
+
+
+def read_topic(stack: LocalStack, topic: Topic[E], timeout: float = 5.0) -> list[E]:
+    """Every valid event on `topic` from the beginning (a group-less reader, like an operator's tail)."""
+
+    async def read() -> list[E]:
+        consumer = AIOKafkaConsumer(
+            topic.name,
+            bootstrap_servers=stack.config.kafka.bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        await consumer.start()
+        events: list[E] = []
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=int(timeout * 1000))
+                if not batch:
+                    return events
+                for records in batch.values():
+                    for record in records:
+                        # Poison messages other tests wrote on purpose are skipped.
+                        with contextlib.suppress(ValidationError):
+                            events.append(topic.event_type.model_validate_json(record.value))
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())

@@ -1,0 +1,53 @@
+"""Several workers in one consumer group: shared work, exactly one result, survival of a crash."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from shared.events import JOBS_STATUS, JobStatus
+from tests.media_samples import image_bytes
+from tests.system.conftest import Site, read_topic
+
+GROUP = "reencoder"
+
+
+def test_two_workers_share_a_burst_of_20_uploads_each_done_once(bare_site: Site) -> None:
+    site = bare_site
+    site.stack.start_reencoder("worker-a")
+    site.stack.start_reencoder("worker-b")
+    site.wait_for_group(GROUP, members=2)
+
+    job_ids = [site.upload_ok(image_bytes(800, 600), f"burst-{i}.jpg") for i in range(20)]
+    jobs = [site.wait_for(job_id, timeout=120) for job_id in job_ids]
+    assert [job["status"] for job in jobs] == ["done"] * 20
+
+    ours = set(job_ids)
+    done = [e for e in read_topic(site.stack, JOBS_STATUS) if e.job_id in ours and e.status == JobStatus.DONE]
+    assert Counter(e.job_id for e in done) == Counter(job_ids), "a job was finished more than once"
+    assert {e.worker_id for e in done} == {"worker-a", "worker-b"}, "the work was not shared"
+    for job_id in job_ids:
+        assert len(site.store.list_keys(site.store.renditions_bucket, f"{job_id}/")) == 5
+
+
+def test_worker_killed_mid_job_is_finished_by_another(bare_site: Site) -> None:
+    site = bare_site
+    workers = {name: site.stack.start_reencoder(name) for name in ("worker-c", "worker-d")}
+    site.wait_for_group(GROUP, members=2)
+
+    # A large PNG keeps a worker busy for seconds, long enough to kill it in the middle.
+    job_id = site.upload_ok(image_bytes(9000, 7000, "PNG"), "big.png")
+    victim = site.wait_for(job_id, statuses=("processing", "done", "failed"))
+    assert victim["status"] == "processing", "the job finished before the worker could be killed"
+    victim_name = _worker_of(site, job_id)
+    workers[victim_name].kill()
+
+    job = site.wait_for(job_id, timeout=120)
+    assert job["status"] == "done", job["error"]
+    survivor = next(name for name in workers if name != victim_name)
+    assert _worker_of(site, job_id) == survivor
+    assert len(site.store.list_keys(site.store.renditions_bucket, f"{job_id}/")) == 5
+
+
+def _worker_of(site: Site, job_id: str) -> str:
+    worker: str = site.job(job_id)["worker_id"]
+    return worker

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 from shared.events import JOBS_STATUS, JobStatus
@@ -51,3 +52,42 @@ def test_worker_killed_mid_job_is_finished_by_another(bare_site: Site) -> None:
 def _worker_of(site: Site, job_id: str) -> str:
     worker: str = site.job(job_id)["worker_id"]
     return worker
+
+
+def test_a_job_longer_than_the_poll_interval_is_encoded_once(bare_site: Site) -> None:
+    # The worker may go at most 2 s between polls, the job takes longer: pausing its partitions
+    # and polling on must keep it in the group, so the job is neither taken away nor redone.
+    site = bare_site
+    site.stack.start_service(
+        "worker-slow",
+        "services.reencoder",
+        {"REENCODER_WORKER_ID": "worker-slow", "KAFKA_MAX_POLL_INTERVAL_MS": "2000"},
+    )
+    site.wait_for_group(GROUP, members=1)
+
+    job_id = site.upload_ok(image_bytes(9000, 7000, "PNG"), "slow.png")
+    job = site.wait_for(job_id, timeout=120)
+    assert job["status"] == "done", job["error"]
+
+    reports = [e for e in read_topic(site.stack, JOBS_STATUS) if e.job_id == job_id]
+    starts = [e for e in reports if e.status == JobStatus.PROCESSING and e.progress == 0.0]
+    assert len(starts) == 1, f"the job was started {len(starts)} times"
+    assert [e.status for e in reports].count(JobStatus.DONE) == 1
+
+
+def test_a_stopped_worker_finishes_its_job_and_leaves_cleanly(bare_site: Site) -> None:
+    site = bare_site
+    worker = site.stack.start_reencoder("worker-e")
+    site.wait_for_group(GROUP, members=1)
+
+    job_id = site.upload_ok(image_bytes(9000, 7000, "PNG"), "graceful.png")
+    assert site.wait_for(job_id, statuses=("processing", "done"))["status"] == "processing"
+    worker.terminate()  # SIGTERM, as Ctrl-C, `docker stop` or a scale-down sends it
+
+    job = site.wait_for(job_id, timeout=60)
+    assert (job["status"], job["worker_id"]) == ("done", "worker-e")
+    deadline = time.monotonic() + 30
+    while worker.is_running and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert worker.returncode == 0
+    assert "left group reencoder" in (site.stack.logs_dir / "worker-e.log").read_text()

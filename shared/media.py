@@ -81,3 +81,44 @@ def inspect_image(source: Path | BinaryIO, max_pixels: int) -> ImageInfo:
             f"image is {info.width}x{info.height} = {info.pixels:,} pixels, over the limit of {max_pixels:,}"
         )
     return info
+
+
+#: Content types of an HLS package, by file extension (the worker stores, the frontend serves them).
+HLS_CONTENT_TYPES: dict[str, str] = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+}
+
+
+#: Major brands of ISO base media files that hold still images, not videos.
+_STILL_IMAGE_BRANDS = {
+    b"avif",
+    b"avis",
+    b"heic",
+    b"heix",
+    b"heim",
+    b"heis",
+    b"mif1",
+    b"msf1",
+    b"jp2 ",
+    b"jpx ",
+}
+
+
+def sniff_video(head: bytes) -> str | None:
+    """The MIME type of a video container from its first bytes, or None if it is not one we accept.
+
+    Only the container is recognised here (MP4, MOV, Matroska, WebM, AVI); whether its streams decode
+    is for ffprobe in the workers to say.
+    """
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        if head[8:12] in _STILL_IMAGE_BRANDS:
+            return None  # AVIF, HEIF, JPEG 2000: the same box format, but pictures
+        return "video/quicktime" if head[8:10] == b"qt" else "video/mp4"
+    if len(head) >= 8 and head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip"):
+        return "video/quicktime"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video/webm" if b"webm" in head[:64] else "video/x-matroska"
+    if len(head) >= 12 and head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+        return "video/x-msvideo"
+    return None

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.reencoder.image_encoder import EncodedFile, encode_image
+from services.reencoder.job_outcome import JobAnnouncer
 from services.reencoder.pool import EncoderPool
 from services.reencoder.renditions import manifest_key, rendition_key
-from shared.events import JOBS_STATUS, JobRequested, JobStatus, JobStatusChanged, Rendition
-from shared.kafka import Delivery, EventProducer
+from shared.events import JobRequested, JobStatus, Rendition
+from shared.kafka import Delivery
 from shared.media import MediaRejected
 from shared.storage import MediaStore
 
@@ -25,22 +26,19 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ImageJobHandler:
-    store: MediaStore
-    producer: EventProducer
+    announcer: JobAnnouncer
     pool: EncoderPool
-    worker_id: str
     max_pixels: int
     job_timeout_s: float
     scratch_root: Path | None = None
 
+    @property
+    def store(self) -> MediaStore:
+        return self.announcer.store
+
     async def __call__(self, job: JobRequested, delivery: Delivery) -> None:
-        done_before = await asyncio.to_thread(
-            self.store.get_json, self.store.renditions_bucket, manifest_key(job.job_id)
-        )
-        if done_before is not None:
-            log.info("job %s was finished before (redelivery): announcing it again", job.job_id)
-            renditions = tuple(Rendition.model_validate(item) for item in done_before["renditions"])
-            await self._report(job, JobStatus.DONE, progress=1.0, renditions=renditions)
+        if await self.announcer.announce_if_finished(job.job_id, job.correlation_id):
+            log.info("job %s was finished before (redelivery): announced it again", job.job_id)
             return
 
         log.info("job %s: started (attempt %d)", job.job_id, delivery.attempt)
@@ -111,15 +109,6 @@ class ImageJobHandler:
         error: str | None = None,
         renditions: tuple[Rendition, ...] = (),
     ) -> None:
-        await self.producer.publish(
-            JOBS_STATUS,
-            JobStatusChanged(
-                correlation_id=job.correlation_id,
-                job_id=job.job_id,
-                status=status,
-                progress=progress,
-                error=error,
-                renditions=renditions,
-                worker_id=self.worker_id,
-            ),
+        await self.announcer.report(
+            job.job_id, job.correlation_id, status, progress=progress, error=error, renditions=renditions
         )

@@ -1,0 +1,76 @@
+"""Announcing a job's status on `jobs.status`, and failing a job cleanly (images and every video step)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from services.reencoder.renditions import manifest_key
+from services.reencoder.video.keys import failed_marker_key
+from shared.events import JOBS_STATUS, JobStatus, JobStatusChanged, Rendition
+from shared.kafka import EventProducer
+from shared.storage import MediaStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobAnnouncer:
+    store: MediaStore
+    producer: EventProducer
+    worker_id: str
+
+    async def report(
+        self,
+        job_id: str,
+        correlation_id: str,
+        status: JobStatus,
+        *,
+        progress: float = 0.0,
+        error: str | None = None,
+        renditions: tuple[Rendition, ...] = (),
+    ) -> None:
+        await self.producer.publish(
+            JOBS_STATUS,
+            JobStatusChanged(
+                correlation_id=correlation_id,
+                job_id=job_id,
+                status=status,
+                progress=progress,
+                error=error,
+                renditions=renditions,
+                worker_id=self.worker_id,
+            ),
+        )
+
+    async def announce_if_finished(self, job_id: str, correlation_id: str) -> bool:
+        """Re-announce a job that finished before (a redelivery); True if it had."""
+        bucket = self.store.renditions_bucket
+        manifest = await asyncio.to_thread(self.store.get_json, bucket, manifest_key(job_id))
+        if manifest is not None:
+            renditions = tuple(Rendition.model_validate(item) for item in manifest["renditions"])
+            await self.report(job_id, correlation_id, JobStatus.DONE, progress=1.0, renditions=renditions)
+            return True
+        failed = await asyncio.to_thread(self.store.get_json, bucket, failed_marker_key(job_id))
+        if failed is not None:
+            await self.report(job_id, correlation_id, JobStatus.FAILED, error=str(failed["reason"]))
+            return True
+        return False
+
+    async def fail(self, job_id: str, correlation_id: str, reason: str) -> None:
+        """Mark the job failed (so its other tasks stop), remove its partial outputs, tell the user."""
+        bucket = self.store.renditions_bucket
+        marker = failed_marker_key(job_id)
+        await asyncio.to_thread(self.store.put_json, bucket, marker, {"job_id": job_id, "reason": reason})
+        removed = await asyncio.to_thread(remove_outputs, self.store, f"{job_id}/", keep=marker)
+        log.info("job %s failed (%d partial outputs removed): %s", job_id, removed, reason)
+        await self.report(job_id, correlation_id, JobStatus.FAILED, error=reason)
+
+
+def remove_outputs(store: MediaStore, prefix: str, keep: str | None = None) -> int:
+    """Delete every rendition object under `prefix` except `keep`; returns how many were deleted."""
+    keys = [key for key in store.list_keys(store.renditions_bucket, prefix) if key != keep]
+    for key in keys:
+        store.remove_prefix(store.renditions_bucket, key)
+    return len(keys)

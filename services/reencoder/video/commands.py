@@ -1,0 +1,121 @@
+"""The ffmpeg command lines of video tasks, built with ffmpeg-python (pure: tested without running them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+
+from shared.events import VideoOutput
+
+#: Every segment of every rendition starts on a keyframe at the same times, so HLS segments can be cut
+#: by copying and players can switch renditions at any segment boundary.
+KEYFRAME_INTERVAL_S = 2
+SPRITE_COLUMNS, SPRITE_ROWS = 5, 2
+#: Machine-readable progress on stdout (`out_time_us=...`, `progress=continue|end`), errors on stderr.
+_QUIET = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error")
+
+
+def output_frame_rate(probed: float) -> float:
+    """Constant output rate: the source's average (variable-rate sources included), at most 60."""
+    if probed < 1:
+        return 30.0
+    return round(min(probed, 60.0), 3)
+
+
+def rendition_command(
+    source: Path,
+    target: Path,
+    output: VideoOutput,
+    *,
+    frame_rate: float,
+    has_audio: bool,
+    threads: int,
+    ffmpeg_binary: str = "ffmpeg",
+) -> list[str]:
+    """H.264/AAC MP4 at the output's size, `+faststart` so browsers play it before it fully loads.
+
+    ffmpeg applies the source's rotation while decoding, so scaling to the displayed size keeps the
+    picture upright; `setsar=1` makes the pixels square.
+    """
+    source_input = ffmpeg.input(str(source))
+    video = (
+        source_input["v:0"]
+        .filter("fps", fps=output_frame_rate(frame_rate))
+        .filter("scale", output.width, output.height, flags="bicubic")
+        .filter("setsar", 1)
+        .filter("format", "yuv420p")
+    )
+    streams: list[Any] = [video]
+    options: dict[str, Any] = {
+        "c:v": "libx264",
+        "preset": "veryfast",
+        "profile:v": "high",
+        "crf": 23,
+        "maxrate": f"{output.video_kbps}k",
+        "bufsize": f"{2 * output.video_kbps}k",
+        "force_key_frames": f"expr:gte(t,n_forced*{KEYFRAME_INTERVAL_S})",
+        "sc_threshold": 0,
+        "movflags": "+faststart",
+        "threads": threads,
+    }
+    if has_audio:
+        streams.append(source_input["a:0"])
+        options.update({"c:a": "aac", "b:a": f"{output.audio_kbps}k", "ac": 2, "ar": 48000})
+    else:
+        options["an"] = None
+    command = ffmpeg.output(*streams, str(target), **options).global_args(*_QUIET, "-progress", "pipe:1")
+    return list(command.compile(cmd=ffmpeg_binary, overwrite_output=True))
+
+
+def hls_command(mp4: Path, playlist: Path, segment_s: int, ffmpeg_binary: str = "ffmpeg") -> list[str]:
+    """Cut an encoded MP4 into an HLS VOD variant (copy, no re-encode): `index.m3u8` + `seg_NNNNN.ts`."""
+    command = (
+        ffmpeg.input(str(mp4))
+        .output(
+            str(playlist),
+            c="copy",
+            f="hls",
+            hls_time=segment_s,
+            hls_playlist_type="vod",
+            hls_segment_filename=str(playlist.parent / "seg_%05d.ts"),
+        )
+        .global_args(*_QUIET)
+    )
+    return list(command.compile(cmd=ffmpeg_binary, overwrite_output=True))
+
+
+def poster_command(
+    source: Path, target: Path, output: VideoOutput, at_s: float, ffmpeg_binary: str = "ffmpeg"
+) -> list[str]:
+    """One JPEG frame at `at_s` seconds, upright, at the output's size."""
+    command = (
+        ffmpeg.input(str(source), ss=f"{at_s:.3f}")
+        .filter("scale", output.width, output.height)
+        .filter("setsar", 1)
+        .output(str(target), vframes=1, **{"q:v": 3})
+        .global_args(*_QUIET)
+    )
+    return list(command.compile(cmd=ffmpeg_binary, overwrite_output=True))
+
+
+def sprite_command(
+    source: Path,
+    target: Path,
+    thumbnail: tuple[int, int],
+    duration_s: float,
+    ffmpeg_binary: str = "ffmpeg",
+) -> list[str]:
+    """A JPEG grid of thumbnails taken evenly over the whole video (for scrubbing previews)."""
+    count = SPRITE_COLUMNS * SPRITE_ROWS
+    command = (
+        ffmpeg.input(str(source))
+        .filter("fps", fps=f"{count}/{max(duration_s, 0.1):.3f}")
+        .filter("scale", *thumbnail)
+        .filter("setsar", 1)
+        .filter("tile", f"{SPRITE_COLUMNS}x{SPRITE_ROWS}")
+        .output(str(target), vframes=1, **{"q:v": 4})
+        .global_args(*_QUIET)
+    )
+    return list(command.compile(cmd=ffmpeg_binary, overwrite_output=True))

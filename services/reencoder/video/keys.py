@@ -1,0 +1,41 @@
+"""Object keys of a video job in the renditions bucket: derived from the job and the output only.
+
+Deterministic keys make every step idempotent: a redelivered task overwrites its own outputs instead
+of adding a second set, and a marker written last says a step is complete.
+"""
+
+from __future__ import annotations
+
+
+def plan_key(job_id: str) -> str:
+    return f"{job_id}/plan.json"
+
+
+def task_marker_key(job_id: str, task_id: str) -> str:
+    """Written last by a task: its presence means the task's outputs are all stored."""
+    return f"{job_id}/tasks/{task_id}.json"
+
+
+def failed_marker_key(job_id: str) -> str:
+    """Written when a job fails, so late or redelivered tasks of it do no work."""
+    return f"{job_id}/failed.json"
+
+
+def mp4_key(job_id: str, name: str) -> str:
+    return f"{job_id}/video/{name}.mp4"
+
+
+def hls_prefix(job_id: str, name: str) -> str:
+    return f"{job_id}/hls/{name}/"
+
+
+def master_playlist_key(job_id: str) -> str:
+    return f"{job_id}/hls/master.m3u8"
+
+
+def poster_key(job_id: str) -> str:
+    return f"{job_id}/poster.jpg"
+
+
+def sprite_key(job_id: str) -> str:
+    return f"{job_id}/sprite.jpg"

@@ -1,0 +1,286 @@
+"""One `video.tasks` event: encode one output of a job, store it, leave a done-marker, report.
+
+Idempotent: outputs have deterministic keys and the done-marker is written last, so a redelivered
+task (a worker killed mid-encode, a rebalance) is either redone into the same keys or, if it had
+finished, only reported again. A task of a job that already failed does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.reencoder.job_outcome import remove_outputs
+from services.reencoder.video import keys
+from services.reencoder.video.commands import (
+    hls_command,
+    output_frame_rate,
+    poster_command,
+    rendition_command,
+    sprite_command,
+)
+from services.reencoder.video.ffmpeg_runner import (
+    EncodeFailed,
+    EncodeTimedOut,
+    ProgressCallback,
+    ProgressThrottle,
+    run_ffmpeg,
+)
+from services.reencoder.video.hls import AAC_LC, Variant, avc_codec, bandwidths, segment_durations
+from services.reencoder.video.ladder import THUMBNAIL_EDGE, fit_long_edge
+from services.reencoder.video.probe import avc_profile_level, run_ffprobe
+from services.reencoder.video.results import TaskResult
+from shared.events import (
+    VIDEO_PROGRESS,
+    VIDEO_TASKS_FINISHED,
+    Rendition,
+    VideoTaskFinished,
+    VideoTaskKind,
+    VideoTaskProgress,
+    VideoTaskRequested,
+)
+from shared.kafka import Delivery, EventProducer
+from shared.media import HLS_CONTENT_TYPES, MediaRejected
+from shared.settings import VideoLimits
+from shared.storage import MediaStore
+
+log = logging.getLogger(__name__)
+
+MP4 = "video/mp4"
+JPEG = "image/jpeg"
+M3U8 = HLS_CONTENT_TYPES[".m3u8"]
+TS = HLS_CONTENT_TYPES[".ts"]
+
+
+class JobAlreadyFailed(Exception):
+    """Another task failed the job while this one ran: its work is no longer wanted."""
+
+
+@dataclass
+class VideoTaskHandler:
+    store: MediaStore
+    producer: EventProducer
+    worker_id: str
+    limits: VideoLimits
+    scratch_root: Path | None = None
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+
+    async def __call__(self, task: VideoTaskRequested, delivery: Delivery) -> None:
+        if await self._job_failed(task):
+            log.info("task %s/%s skipped: the job has failed", task.job_id, task.task_id)
+            return
+        marker = keys.task_marker_key(task.job_id, task.task_id)
+        if await asyncio.to_thread(self.store.get_json, self.store.renditions_bucket, marker) is not None:
+            log.info("task %s/%s was done before (redelivery): reported again", task.job_id, task.task_id)
+            await self._finished(task, error=None)
+            return
+
+        log.info("task %s/%s: started (attempt %d)", task.job_id, task.task_id, delivery.attempt)
+        with tempfile.TemporaryDirectory(
+            prefix=f"task-{task.job_id}-{task.task_id}-", dir=self.scratch_root
+        ) as scratch_dir:
+            scratch = Path(scratch_dir)
+            try:
+                result = await self._within_budget(task, scratch)
+            except JobAlreadyFailed:
+                await asyncio.to_thread(self._remove_own_outputs, task)
+                log.info("task %s/%s stopped: the job has failed", task.job_id, task.task_id)
+                return
+            except MediaRejected as rejected:
+                reason = str(rejected).replace(str(scratch) + "/", "")
+                await asyncio.to_thread(self._remove_own_outputs, task)
+                log.info("task %s/%s failed: %s", task.job_id, task.task_id, reason)
+                await self._finished(task, error=reason)
+                return
+        await asyncio.to_thread(
+            self.store.put_json, self.store.renditions_bucket, marker, result.model_dump(mode="json")
+        )
+        if await self._job_failed(task):
+            # Another task failed the job while this one encoded: leave nothing behind.
+            await asyncio.to_thread(self._remove_own_outputs, task)
+            await asyncio.to_thread(self.store.remove_prefix, self.store.renditions_bucket, marker)
+            return
+        log.info("task %s/%s: done", task.job_id, task.task_id)
+        await self._finished(task, error=None)
+
+    async def give_up(self, task: VideoTaskRequested, reason: str) -> None:
+        """Retries are exhausted: fail the job instead of leaving it encoding forever."""
+        await self._finished(task, error=f"internal error, retries exhausted: {reason}")
+
+    async def _within_budget(self, task: VideoTaskRequested, scratch: Path) -> TaskResult:
+        """The whole task (download, encode, package, upload) gets one time budget; ffmpeg is killed
+        when it runs out."""
+        limit_s = self.limits.task_timeout_s
+        try:
+            async with asyncio.timeout(limit_s):
+                return await self._make_outputs(task, scratch)
+        except TimeoutError:
+            raise EncodeTimedOut(f"encoding took longer than the {limit_s:g} s limit per task") from None
+
+    async def _make_outputs(self, task: VideoTaskRequested, scratch: Path) -> TaskResult:
+        source = scratch / "original"
+        if await asyncio.to_thread(self.store.stat, self.store.uploads_bucket, task.source_key) is None:
+            raise MediaRejected("the uploaded original is missing from storage")
+        await asyncio.to_thread(self.store.download, self.store.uploads_bucket, task.source_key, source)
+        if task.kind == VideoTaskKind.PREVIEW:
+            renditions = await self._previews(task, source, scratch)
+            return TaskResult(task_id=task.task_id, worker_id=self.worker_id, renditions=renditions)
+        return await self._rendition(task, source, scratch)
+
+    async def _rendition(self, task: VideoTaskRequested, source: Path, scratch: Path) -> TaskResult:
+        output, job_id = task.output, task.job_id
+        mp4 = scratch / f"{output.name}.mp4"
+        command = rendition_command(
+            source,
+            mp4,
+            output,
+            frame_rate=task.frame_rate,
+            has_audio=task.has_audio,
+            threads=self.limits.ffmpeg_threads,
+            ffmpeg_binary=self.ffmpeg,
+        )
+        await run_ffmpeg(
+            command,
+            timeout_s=self.limits.task_timeout_s,
+            duration_s=task.duration_s,
+            on_progress=self._progress_publisher(task),
+        )
+        await self._publish_progress(task, 1.0)  # the end, whatever the throttle let through before
+        hls_dir = scratch / "hls"
+        hls_dir.mkdir()
+        playlist = hls_dir / "index.m3u8"
+        await run_ffmpeg(
+            hls_command(mp4, playlist, self.limits.hls_segment_s, self.ffmpeg),
+            timeout_s=self.limits.task_timeout_s,
+        )
+        profile, level = avc_profile_level(await run_ffprobe(mp4, self.ffprobe))
+
+        bucket = self.store.renditions_bucket
+        mp4_key = keys.mp4_key(job_id, output.name)
+        await asyncio.to_thread(self.store.put_file, bucket, mp4_key, mp4, MP4)
+        durations = segment_durations(playlist.read_text())
+        sizes = {name: (hls_dir / name).stat().st_size for name in durations}
+        prefix = keys.hls_prefix(job_id, output.name)
+        for name in durations:
+            await asyncio.to_thread(self.store.put_file, bucket, prefix + name, hls_dir / name, TS)
+        await asyncio.to_thread(self.store.put_file, bucket, prefix + playlist.name, playlist, M3U8)
+
+        peak, average = bandwidths(durations, sizes)
+        codecs = avc_codec(profile, level) + (f",{AAC_LC}" if task.has_audio else "")
+        variant = Variant(
+            name=output.name,
+            width=output.width,
+            height=output.height,
+            bandwidth=peak,
+            average_bandwidth=average,
+            codecs=codecs,
+            frame_rate=output_frame_rate(task.frame_rate),
+        )
+        rendition = Rendition(
+            name=output.name,
+            content_type=MP4,
+            width=output.width,
+            height=output.height,
+            bytes=mp4.stat().st_size,
+            key=mp4_key,
+        )
+        return TaskResult(
+            task_id=task.task_id, worker_id=self.worker_id, renditions=(rendition,), variant=variant
+        )
+
+    async def _previews(self, task: VideoTaskRequested, source: Path, scratch: Path) -> tuple[Rendition, ...]:
+        output, timeout_s = task.output, self.limits.task_timeout_s
+        poster, sprite = scratch / "poster.jpg", scratch / "sprite.jpg"
+        # A frame a little into the video: the very first is often black.
+        at_s = min(1.0, task.duration_s / 10)
+        await run_ffmpeg(poster_command(source, poster, output, at_s, self.ffmpeg), timeout_s=timeout_s)
+        thumbnail = fit_long_edge(output.width, output.height, THUMBNAIL_EDGE)
+        await run_ffmpeg(
+            sprite_command(source, sprite, thumbnail, task.duration_s, self.ffmpeg), timeout_s=timeout_s
+        )
+        for path in (poster, sprite):
+            if not path.exists() or path.stat().st_size == 0:
+                raise EncodeFailed("ffmpeg could not decode a single frame of the video")
+        sprite_size = await self._picture_size(sprite)
+        bucket = self.store.renditions_bucket
+        made = (
+            ("poster", poster, keys.poster_key(task.job_id), (output.width, output.height)),
+            ("sprite", sprite, keys.sprite_key(task.job_id), sprite_size),
+        )
+        renditions = []
+        for name, path, key, (width, height) in made:
+            await asyncio.to_thread(self.store.put_file, bucket, key, path, JPEG)
+            renditions.append(
+                Rendition(
+                    name=name,
+                    content_type=JPEG,
+                    width=width,
+                    height=height,
+                    bytes=path.stat().st_size,
+                    key=key,
+                )
+            )
+        await self._publish_progress(task, 1.0)
+        return tuple(renditions)
+
+    async def _picture_size(self, path: Path) -> tuple[int, int]:
+        for stream in (await run_ffprobe(path, self.ffprobe)).get("streams", []):
+            return int(stream.get("width", 0)), int(stream.get("height", 0))
+        return 0, 0
+
+    def _progress_publisher(self, task: VideoTaskRequested) -> ProgressCallback:
+        throttle = ProgressThrottle(self.limits.progress_interval_s, time.monotonic)
+
+        async def publish(fraction: float) -> None:
+            if throttle.due():
+                # Once a second is also when to notice that a sibling task failed the job: raising
+                # here stops ffmpeg (run_ffmpeg kills it) instead of encoding for nothing.
+                if await self._job_failed(task):
+                    raise JobAlreadyFailed(task.job_id)
+                await self._publish_progress(task, fraction)
+
+        return publish
+
+    async def _publish_progress(self, task: VideoTaskRequested, fraction: float) -> None:
+        await self.producer.publish(
+            VIDEO_PROGRESS,
+            VideoTaskProgress(
+                correlation_id=task.correlation_id,
+                job_id=task.job_id,
+                task_id=task.task_id,
+                weight=task.weight,
+                fraction=fraction,
+                worker_id=self.worker_id,
+            ),
+        )
+
+    async def _finished(self, task: VideoTaskRequested, error: str | None) -> None:
+        await self.producer.publish(
+            VIDEO_TASKS_FINISHED,
+            VideoTaskFinished(
+                correlation_id=task.correlation_id,
+                job_id=task.job_id,
+                task_id=task.task_id,
+                ok=error is None,
+                error=error,
+                worker_id=self.worker_id,
+            ),
+        )
+
+    async def _job_failed(self, task: VideoTaskRequested) -> bool:
+        key = keys.failed_marker_key(task.job_id)
+        return await asyncio.to_thread(self.store.stat, self.store.renditions_bucket, key) is not None
+
+    def _remove_own_outputs(self, task: VideoTaskRequested) -> None:
+        job_id, name = task.job_id, task.output.name
+        if task.kind == VideoTaskKind.PREVIEW:
+            for key in (keys.poster_key(job_id), keys.sprite_key(job_id)):
+                self.store.remove_prefix(self.store.renditions_bucket, key)
+            return
+        self.store.remove_prefix(self.store.renditions_bucket, keys.mp4_key(job_id, name))
+        remove_outputs(self.store, keys.hls_prefix(job_id, name))

@@ -1,0 +1,407 @@
+"""Videos through the public HTTP API: the ladder, HLS, previews, progress, fan-out and every failure.
+
+Test media is made by ffmpeg's lavfi sources (tests/video_samples.py); the workers are real processes
+running Debian's ffmpeg against the session's Kafka and MinIO.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import pytest
+
+from infra.local.stack import LocalStack
+from shared.events import JOBS_STATUS, VIDEO_PROGRESS, JobStatus
+from tests.system.conftest import Site, read_topic, start_site
+from tests.video_samples import (
+    empty_video,
+    ffmpeg_binary,
+    mp4_lookalike,
+    truncated_video,
+    video_bytes,
+)
+
+TASKS_GROUP = "reencoder.video-tasks"
+WORKERS = ("video-a", "video-b")
+#: Low limits for this module, so over-limit inputs stay small.
+LIMITS = {
+    "VIDEO_MAX_DURATION_S": "20",
+    "VIDEO_MAX_EDGE": "1920",
+    "VIDEO_MAX_PIXELS": str(1920 * 1080),
+    "VIDEO_MAX_UPLOAD_BYTES": str(30 * 1024 * 1024),
+}
+
+
+@pytest.fixture(scope="module")
+def site(stack: LocalStack) -> Iterator[Site]:
+    """Frontend and friends, and two video workers (tests that need other workers swap them)."""
+    saved = dict(stack.config.service_env)
+    stack.config.service_env.update(LIMITS)
+    running = start_site(stack, reencoders=0)
+    try:
+        start_workers(running, WORKERS)
+        yield running
+    finally:
+        running.http.close()
+        stack.stop_services()
+        stack.config.service_env = saved
+
+
+def start_workers(site: Site, names: tuple[str, ...], env: dict[str, str] | None = None) -> None:
+    for name in names:
+        site.stack.start_service(name, "services.reencoder", {"REENCODER_WORKER_ID": name, **(env or {})})
+    site.wait_for_group(TASKS_GROUP, members=len(names))
+
+
+def stop_workers(site: Site, names: tuple[str, ...]) -> None:
+    for name in names:
+        site.stack.stop_service(name)
+
+
+def upload_video(site: Site, data: bytes, filename: str) -> str:
+    response = site.upload(data, filename, "application/octet-stream")
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["job_id"]
+    return job_id
+
+
+def ffprobe(data: bytes) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile(suffix=".bin") as file:
+        file.write(data)
+        file.flush()
+        ffprobe = str(Path(ffmpeg_binary()).with_name("ffprobe"))
+        command = [ffprobe, "-v", "error", "-print_format", "json", "-show_streams", "-show_format"]
+        report: dict[str, Any] = json.loads(subprocess.run([*command, file.name], capture_output=True).stdout)
+    return report
+
+
+def stream(report: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    return next((s for s in report["streams"] if s["codec_type"] == kind), None)
+
+
+def parse_playlist(text: str) -> list[tuple[str, str]]:
+    """(tag line, URI) pairs of an m3u8: the `#EXT-X-STREAM-INF`/`#EXTINF` line before each URI."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    assert lines[0] == "#EXTM3U"
+    pairs, tag = [], ""
+    for line in lines[1:]:
+        if line.startswith("#"):
+            tag = line
+        else:
+            pairs.append((tag, line))
+    return pairs
+
+
+def attributes(tag: str) -> dict[str, str]:
+    """`#EXT-X-STREAM-INF:A=1,B="x,y"` -> {"A": "1", "B": "x,y"}."""
+    body = tag.split(":", 1)[1]
+    return {key: value.strip('"') for key, value in re.findall(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)', body)}
+
+
+def stored_keys(site: Site, job_id: str) -> set[str]:
+    return {
+        key.removeprefix(f"{job_id}/")
+        for key in site.store.list_keys(site.store.renditions_bucket, f"{job_id}/")
+    }
+
+
+def task_marker(site: Site, job_id: str, task_id: str) -> dict[str, Any]:
+    marker = site.store.get_json(site.store.renditions_bucket, f"{job_id}/tasks/{task_id}.json")
+    assert isinstance(marker, dict), f"task {task_id} of job {job_id} has no done-marker"
+    return marker
+
+
+def test_video_gets_an_h264_ladder_hls_package_and_previews(site: Site) -> None:
+    job_id = upload_video(site, video_bytes(seconds=3, width=1280, height=720), "clip.mp4")
+    job = site.wait_for(job_id, timeout=240)
+    assert job["status"] == "done", job["error"]
+    assert job["kind"] == "video"
+    assert job["progress"] == 1.0
+    renditions = {r["name"]: r for r in job["renditions"]}
+    assert set(renditions) == {"poster", "sprite", "360p", "720p", "hls"}
+
+    for name, size in (("360p", (640, 360)), ("720p", (1280, 720))):
+        rendition = renditions[name]
+        assert (rendition["width"], rendition["height"]) == size
+        download = site.http.get(rendition["url"])
+        assert download.status_code == 200
+        assert download.headers["content-type"] == "video/mp4"
+        # +faststart: the index (moov) comes before the media data, so playback starts at once.
+        assert download.content.index(b"moov") < download.content.index(b"mdat")
+        report = ffprobe(download.content)
+        video, audio = stream(report, "video"), stream(report, "audio")
+        assert video is not None
+        assert audio is not None
+        assert (video["codec_name"], video["width"], video["height"]) == ("h264", *size)
+        assert audio["codec_name"] == "aac"
+        assert abs(float(report["format"]["duration"]) - 3.0) < 0.3
+
+    poster = site.http.get(renditions["poster"]["url"])
+    assert poster.headers["content-type"] == "image/jpeg"
+    assert (renditions["poster"]["width"], renditions["poster"]["height"]) == (1280, 720)
+    sprite = ffprobe(site.http.get(renditions["sprite"]["url"]).content)["streams"][0]
+    assert (sprite["width"], sprite["height"]) == (5 * 160, 2 * 90)  # a 5x2 grid of thumbnails
+
+    master_url = renditions["hls"]["url"]
+    master = site.http.get(master_url)
+    assert master.status_code == 200
+    assert master.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    variants = parse_playlist(master.text)
+    resolutions = [attributes(tag)["RESOLUTION"] for tag, _uri in variants]
+    assert resolutions == ["640x360", "1280x720"]  # lowest bandwidth first
+    for tag, uri in variants:
+        assert tag.startswith("#EXT-X-STREAM-INF:")
+        attrs = attributes(tag)
+        assert int(attrs["BANDWIDTH"]) >= int(attrs["AVERAGE-BANDWIDTH"]) > 0
+        assert attrs["CODECS"].startswith("avc1.64")
+        assert attrs["CODECS"].endswith(",mp4a.40.2")
+        variant_url = urljoin(master_url, uri)
+        variant = site.http.get(variant_url)
+        assert variant.status_code == 200, variant_url
+        assert "#EXT-X-ENDLIST" in variant.text
+        assert "#EXT-X-PLAYLIST-TYPE:VOD" in variant.text
+        segments = parse_playlist(variant.text)
+        assert abs(sum(float(t.split(":")[1].split(",")[0]) for t, _ in segments) - 3.0) < 0.3
+        for _tag, segment_uri in segments:
+            segment = site.http.get(urljoin(variant_url, segment_uri))
+            assert segment.status_code == 200
+            assert segment.headers["content-type"] == "video/mp2t"
+            assert segment.content[:1] == b"\x47"  # MPEG-TS sync byte
+
+    # One set of outputs under deterministic keys, markers and the manifest.
+    keys = stored_keys(site, job_id)
+    assert {"poster.jpg", "sprite.jpg", "video/360p.mp4", "video/720p.mp4", "hls/master.m3u8"} <= keys
+    assert {"manifest.json", "plan.json", "tasks/360p.json", "tasks/720p.json", "tasks/preview.json"} <= keys
+    assert {f"hls/{name}/index.m3u8" for name in ("360p", "720p")} <= keys
+
+    # The job's tasks were spread over both workers (consecutive partitions, round-robin assignment).
+    workers = {task_marker(site, job_id, task)["worker_id"] for task in ("360p", "720p", "preview")}
+    assert workers == set(WORKERS)
+
+
+def test_progress_events_are_per_task_bounded_in_rate_and_reach_the_end(site: Site) -> None:
+    job_id = upload_video(site, video_bytes(seconds=4, width=1280, height=720), "progress.mp4")
+    job = site.wait_for(job_id, timeout=240)
+    assert job["status"] == "done", job["error"]
+    events = [e for e in read_topic(site.stack, VIDEO_PROGRESS, timeout=2) if e.job_id == job_id]
+    by_task: dict[str, list[Any]] = {}
+    for event in events:
+        by_task.setdefault(event.task_id, []).append(event)
+    assert set(by_task) == {"360p", "720p", "preview"}
+    assert abs(sum(task[0].weight for task in by_task.values()) - 1.0) < 1e-6
+    for task_events in by_task.values():
+        fractions = [e.fraction for e in task_events]
+        assert fractions == sorted(fractions)
+        assert fractions[-1] == 1.0
+        # At most about one a second: every gap but the final report's is at least the interval.
+        times = [e.occurred_at.timestamp() for e in task_events[:-1]]
+        assert all(later - earlier >= 0.9 for earlier, later in itertools.pairwise(times))
+
+
+def test_live_stream_shows_progress_and_finishes_done(site: Site) -> None:
+    job_id = upload_video(site, video_bytes(seconds=4, width=1280, height=720), "live.mp4")
+    seen: list[dict[str, Any]] = []
+    with site.http.stream("GET", f"/api/jobs/{job_id}/events", timeout=240) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                seen.append(json.loads(line.removeprefix("data: ")))
+    assert seen[-1]["status"] == "done"
+    progress = [job["progress"] for job in seen]
+    assert progress == sorted(progress)
+    assert any(0 < job["progress"] < 1 for job in seen), "no intermediate progress was streamed"
+    assert "eta_s" in seen[-1]
+
+
+@pytest.mark.parametrize(
+    ("sample", "filename", "expected", "audio"),
+    [
+        # A phone video: landscape pixels with a display rotation of 90 degrees comes out portrait.
+        ({"container": "mov", "rotate": 90, "width": 320, "height": 180}, "phone.mov", (180, 320), True),
+        ({"width": 240, "height": 426}, "vertical.mp4", (240, 426), True),
+        ({"container": "mkv", "audio": False, "width": 480, "height": 360}, "hevc.mkv", (480, 360), False),
+        ({"container": "webm"}, "vp9.webm", (320, 240), True),
+        ({"container": "avi"}, "mpeg4.avi", (320, 240), True),
+        ({"container": "mkv", "video_codec": "libaom-av1"}, "av1.mkv", (320, 240), True),
+        ({"width": 321, "height": 241}, "odd.mp4", (320, 240), True),
+        ({"variable_frame_rate": True}, "vfr.mp4", (320, 240), True),
+    ],
+)
+def test_inputs_of_every_kind_come_out_right(
+    site: Site, sample: dict[str, Any], filename: str, expected: tuple[int, int], audio: bool
+) -> None:
+    job_id = upload_video(site, video_bytes(**sample), filename)
+    job = site.wait_for(job_id, timeout=180)
+    assert job["status"] == "done", job["error"]
+    videos = [r for r in job["renditions"] if r["content_type"] == "video/mp4"]
+    assert len(videos) == 1, "a source below the lowest rung gets one rendition at its own size"
+    assert (videos[0]["width"], videos[0]["height"]) == expected
+    report = ffprobe(site.http.get(videos[0]["url"]).content)
+    video = stream(report, "video")
+    assert video is not None
+    assert (video["width"], video["height"]) == expected
+    assert not video.get("side_data_list"), "the rotation is applied, not left for the player"
+    assert video["avg_frame_rate"] == video["r_frame_rate"], "the output has a constant frame rate"
+    assert (stream(report, "audio") is not None) is audio
+    hls = next(r for r in job["renditions"] if r["name"] == "hls")
+    codecs = attributes(parse_playlist(site.http.get(hls["url"]).text)[0][0])["CODECS"]
+    assert codecs.endswith(",mp4a.40.2") is audio
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (mp4_lookalike, "not a readable video file"),
+        (lambda: truncated_video(video_bytes(seconds=2)), "not a readable video file"),
+        (empty_video, "no video stream"),
+        (lambda: video_bytes(seconds=21, width=160, height=120, audio=False), "21 s long, over the limit"),
+        (lambda: video_bytes(seconds=1, width=2560, height=1440, audio=False), "over the limit of 1920 px"),
+    ],
+    ids=["not-a-video", "truncated", "zero-length", "too-long", "too-large"],
+)
+def test_bad_input_fails_the_job_with_a_reason_and_leaves_nothing(site: Site, make: Any, reason: str) -> None:
+    job_id = upload_video(site, make(), "bad.mp4")
+    job = site.wait_for(job_id, timeout=120)
+    assert job["status"] == "failed"
+    assert reason in job["error"]
+    assert "/tmp" not in job["error"], "scratch paths mean nothing to users"
+    assert stored_keys(site, job_id) == {"failed.json"}
+
+
+def test_a_video_over_the_upload_limit_is_refused_before_any_job(site: Site) -> None:
+    # Larger than the image limit (20 MiB in tests), within the video limit: accepted as a video.
+    response = site.upload(mp4_lookalike(25 * 1024 * 1024), "big.mp4")
+    assert response.status_code == 202, response.text
+    response = site.upload(mp4_lookalike(31 * 1024 * 1024), "huge.mp4")
+    assert response.status_code == 413
+    assert "over the limit of 31,457,280 bytes" in response.json()["detail"]
+
+
+def test_workers_go_on_after_bad_input(site: Site) -> None:
+    job_id = upload_video(site, video_bytes(seconds=1), "after.mp4")
+    assert site.wait_for(job_id, timeout=120)["status"] == "done"
+
+
+def test_an_ffmpeg_that_hangs_is_killed_at_the_task_timeout(site: Site, tmp_path: Path) -> None:
+    hanging = tmp_path / "ffmpeg-that-hangs"
+    hanging.write_text("#!/bin/sh\nexec sleep 3600\n")
+    hanging.chmod(hanging.stat().st_mode | stat.S_IEXEC)
+    stop_workers(site, WORKERS)
+    try:
+        start_workers(
+            site, ("video-hang",), {"VIDEO_FFMPEG_BINARY": str(hanging), "VIDEO_TASK_TIMEOUT_S": "3"}
+        )
+        job_id = upload_video(site, video_bytes(seconds=1), "hang.mp4")
+        job = site.wait_for(job_id, timeout=120)
+        assert job["status"] == "failed"
+        assert "longer than the 3 s limit" in job["error"]
+        assert stored_keys(site, job_id) == {"failed.json"}
+        # The job fails at its first timed-out task; its other task times out too, then cleans up.
+        deadline = time.monotonic() + 60
+        while list(Path(tempfile.gettempdir()).glob(f"task-{job_id}-*")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not list(Path(tempfile.gettempdir()).glob(f"task-{job_id}-*")), "scratch folder left behind"
+    finally:
+        stop_workers(site, ("video-hang",))
+        start_workers(site, WORKERS)
+
+
+def test_worker_killed_mid_encode_task_is_redone_by_another_once(site: Site) -> None:
+    job_id = upload_video(site, video_bytes(seconds=8, width=1280, height=720), "long.mp4")
+    victim = None
+    deadline = time.monotonic() + 120
+    while victim is None and time.monotonic() < deadline:
+        running = [e for e in read_topic(site.stack, VIDEO_PROGRESS, 0.5) if e.job_id == job_id]
+        encoding = [e for e in running if e.task_id == "720p" and e.fraction < 0.5]
+        victim = encoding[0].worker_id if encoding else None
+    assert victim is not None, "the 720p task never reported progress"
+    site.stack.services[victim].kill()
+    try:
+        job = site.wait_for(job_id, timeout=300)
+        assert job["status"] == "done", job["error"]
+        survivor = next(name for name in WORKERS if name != victim)
+        assert task_marker(site, job_id, "720p")["worker_id"] == survivor
+        done = [e for e in read_topic(site.stack, JOBS_STATUS, 2) if e.job_id == job_id]
+        assert [e.status for e in done].count(JobStatus.DONE) == 1
+        names = sorted(r["name"] for r in job["renditions"])
+        assert names == ["360p", "720p", "hls", "poster", "sprite"]
+        master_url = next(r["url"] for r in job["renditions"] if r["name"] == "hls")
+        variant = site.http.get(urljoin(master_url, "hls/720p/index.m3u8"))
+        listed = {uri for _tag, uri in parse_playlist(variant.text)}
+        stored = {
+            k.removeprefix("hls/720p/") for k in stored_keys(site, job_id) if k.startswith("hls/720p/seg_")
+        }
+        assert stored == listed, "segments of two encodes were mixed"
+    finally:
+        stop_workers(site, WORKERS)
+        start_workers(site, WORKERS)
+
+
+def test_a_stopped_worker_hands_its_task_back_kills_ffmpeg_and_removes_its_scratch(site: Site) -> None:
+    stop_workers(site, WORKERS)
+    quick_exit = {"REENCODER_SHUTDOWN_GRACE_S": "1"}
+    try:
+        start_workers(site, ("video-stopping",), quick_exit)
+        job_id = upload_video(site, video_bytes(seconds=8, width=1280, height=720), "stopped.mp4")
+        deadline = time.monotonic() + 120
+        while not [e for e in read_topic(site.stack, VIDEO_PROGRESS, 0.5) if e.job_id == job_id]:
+            assert time.monotonic() < deadline, "no task of the job started"
+        site.stack.stop_service("video-stopping")  # SIGTERM, mid-encode
+        assert not list(Path(tempfile.gettempdir()).glob(f"task-{job_id}-*")), "scratch left behind"
+        start_workers(site, ("video-after",))
+        job = site.wait_for(job_id, timeout=300)
+        assert job["status"] == "done", job["error"]
+        workers = {task_marker(site, job_id, t)["worker_id"] for t in ("360p", "720p", "preview")}
+        assert "video-after" in workers, "the handed-back task was not redone by the next worker"
+    finally:
+        stop_workers(site, ("video-stopping", "video-after"))
+        start_workers(site, WORKERS)
+
+
+def test_the_page_has_a_player_with_a_vendored_hls_js(site: Site) -> None:
+    script = site.http.get("/vendor/hls/hls.light.min.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert site.http.get("/vendor/hls/LICENSE").status_code == 200
+    app = site.http.get("/app.js").text
+    assert "/vendor/hls/hls.light.min.js" in app
+    assert "application/vnd.apple.mpegurl" in app  # native HLS first (Safari), hls.js elsewhere
+
+
+def test_when_one_rendition_fails_the_others_stop_and_nothing_is_left(site: Site, tmp_path: Path) -> None:
+    # Real ffmpeg, except that it refuses the 360p rendition (as a codec bug on one size might).
+    wrapper = tmp_path / "ffmpeg-failing-360p"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *360p.mp4*) echo "simulated encoder failure at 360p" >&2; exit 1;; esac\n'
+        f'exec {ffmpeg_binary()} "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    names = ("video-e", "video-f")
+    stop_workers(site, WORKERS)
+    try:
+        start_workers(site, names, {"VIDEO_FFMPEG_BINARY": str(wrapper)})
+        job_id = upload_video(site, video_bytes(seconds=10, width=1280, height=720), "partly.mp4")
+        job = site.wait_for(job_id, timeout=120)
+        assert job["status"] == "failed"
+        assert "simulated encoder failure at 360p" in job["error"]
+        deadline = time.monotonic() + 60
+        while list(Path(tempfile.gettempdir()).glob(f"task-{job_id}-*")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not list(Path(tempfile.gettempdir()).glob(f"task-{job_id}-*")), "a task is still running"
+        assert stored_keys(site, job_id) == {"failed.json"}
+        progress = [e for e in read_topic(site.stack, VIDEO_PROGRESS, 1) if e.job_id == job_id]
+        assert all(e.fraction < 1.0 for e in progress if e.task_id == "720p"), "720p encoded for nothing"
+    finally:
+        stop_workers(site, names)
+        start_workers(site, WORKERS)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     Engine,
     Float,
@@ -30,12 +31,56 @@ class Base(DeclarativeBase):
     pass
 
 
+class UserRow(Base):
+    """A registered account. Usernames are stored lower-case, so uniqueness ignores case."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    username: Mapped[str] = mapped_column(String(32), unique=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class SessionRow(Base):
+    """A browser session or an API bearer token; only a hash of the secret is stored."""
+
+    __tablename__ = "sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: "browser" (cookie, CSRF-checked) or "api" (bearer token).
+    kind: Mapped[str] = mapped_column(String(16))
+    #: The browser session's CSRF token, compared with the one each form or script sends back.
+    csrf_token: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class LoginAttemptRow(Base):
+    """A failed login, kept for a while to rate-limit guessing across every frontend instance."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(255), index=True)
+    client: Mapped[str] = mapped_column(String(64), index=True)
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
+
+
 class JobRow(Base):
     """One upload and the state of its re-encoding job."""
 
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: The uploader; null only for jobs created before accounts existed.
+    owner_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True, default=None
+    )
     kind: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), index=True)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
@@ -84,9 +129,15 @@ def make_engine(settings: DatabaseSettings) -> Engine:
         url,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
+        pool_timeout=settings.pool_timeout_s,
+        # A connection the server or a proxy dropped is noticed and replaced before use.
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={"connect_timeout": settings.connect_timeout_s},
+        connect_args={
+            "connect_timeout": settings.connect_timeout_s,
+            "options": f"-c statement_timeout={settings.statement_timeout_ms}",
+            "application_name": "reencode",
+        },
     )
 
 
@@ -99,5 +150,8 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create missing tables (idempotent)."""
-    Base.metadata.create_all(engine)
+    """Bring the schema to the newest migration (idempotent, safe for concurrent starts)."""
+    # Imported here: Alembic is needed only by the processes that own the schema.
+    from shared.migrations import upgrade_to_head
+
+    upgrade_to_head(engine)

@@ -1,0 +1,3 @@
+from services.dblogs.main import main
+
+main()

@@ -5,64 +5,105 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from services.monitoring.alerts import Finding
+from shared.events import AlertSeverity, DeadLetter, InstanceState, ServiceHeartbeat, utc_now
 
-from shared.events import DeadLetter, ServiceHeartbeat, utc_now
+SOURCE = "services"
 
 
 @dataclass
 class ServiceRegistry:
     #: An instance silent for longer than this is reported down.
     down_after: timedelta = timedelta(seconds=15)
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    #: A down instance is dropped (and its alert cleared) after this long: it was scaled away.
+    forget_after: timedelta = timedelta(minutes=10)
     _last_beat: dict[str, ServiceHeartbeat] = field(default_factory=dict)
     _dead_letters: deque[DeadLetter] = field(default_factory=lambda: deque(maxlen=100))
-
-    def __post_init__(self) -> None:
-        self._up = Gauge(
-            "reencode_service_instances_up",
-            "Instances with a recent heartbeat",
-            ["service"],
-            registry=self.registry,
-        )
-        self._dead_lettered = Counter(
-            "reencode_dead_letters",
-            "Messages consumers gave up on",
-            ["source_topic"],
-            registry=self.registry,
-        )
+    dead_letter_counts: dict[str, int] = field(default_factory=dict)
 
     def on_heartbeat(self, beat: ServiceHeartbeat) -> None:
-        self._last_beat[beat.instance_id] = beat
-        self._refresh_gauge()
+        if utc_now() - beat.occurred_at > self.forget_after:
+            return  # history replayed from the topic: that instance is long gone
+        last = self._last_beat.get(beat.instance_id)
+        # Beats of one instance are keyed to one partition, so they arrive in order; a replayed
+        # older beat (a rebalance) must not revive an instance that said goodbye.
+        if last is None or beat.occurred_at >= last.occurred_at:
+            self._last_beat[beat.instance_id] = beat
 
     def on_dead_letter(self, letter: DeadLetter) -> None:
         self._dead_letters.appendleft(letter)
-        self._dead_lettered.labels(letter.source_topic).inc()
+        self.dead_letter_counts[letter.source_topic] = self.dead_letter_counts.get(letter.source_topic, 0) + 1
 
-    def services(self, now: datetime | None = None) -> list[dict[str, object]]:
+    def is_up(self, beat: ServiceHeartbeat, now: datetime) -> bool:
+        return beat.state is InstanceState.RUNNING and now - beat.occurred_at <= self.down_after
+
+    def services(self, now: datetime | None = None) -> list[dict[str, Any]]:
         now = now or utc_now()
+        self._forget_old(now)
         return [
             {
                 "service": beat.service,
                 "instance_id": beat.instance_id,
+                "version": beat.version,
                 "host": beat.host,
                 "started_at": beat.started_at,
                 "last_seen": beat.occurred_at,
-                "up": now - beat.occurred_at <= self.down_after,
+                "silent_for_s": round((now - beat.occurred_at).total_seconds(), 1),
+                "up": self.is_up(beat, now),
+                "state": beat.state.value,
                 "consumes": beat.consumes,
                 "produces": beat.produces,
+                "load": beat.load.model_dump(),
             }
             for beat in sorted(self._last_beat.values(), key=lambda b: (b.service, b.instance_id))
         ]
 
+    def up_counts(self, now: datetime | None = None) -> dict[str, int]:
+        now = now or utc_now()
+        counts: dict[str, int] = {}
+        for beat in self._last_beat.values():
+            counts[beat.service] = counts.get(beat.service, 0) + int(self.is_up(beat, now))
+        return counts
+
+    def findings(self, now: datetime | None = None) -> list[Finding]:
+        """An alert per instance that stopped or fell silent, and one per service with none left."""
+        now = now or utc_now()
+        self._forget_old(now)
+        findings = []
+        for beat in sorted(self._last_beat.values(), key=lambda b: b.instance_id):
+            if self.is_up(beat, now):
+                continue
+            how = (
+                "stopped"
+                if beat.state is InstanceState.STOPPING
+                else f"silent for {(now - beat.occurred_at).total_seconds():.0f}s"
+            )
+            findings.append(
+                Finding(
+                    f"services.down:{beat.instance_id}",
+                    SOURCE,
+                    AlertSeverity.WARNING,
+                    f"{beat.service} instance {beat.instance_id} on {beat.host} is down ({how})",
+                )
+            )
+        for service, up in sorted(self.up_counts(now).items()):
+            if up == 0:
+                findings.append(
+                    Finding(
+                        f"services.none:{service}",
+                        SOURCE,
+                        AlertSeverity.CRITICAL,
+                        f"no instance of {service} is running",
+                    )
+                )
+        return findings
+
     def dead_letters(self) -> list[DeadLetter]:
         return list(self._dead_letters)
 
-    def _refresh_gauge(self) -> None:
-        counts: dict[str, int] = {}
-        for entry in self.services():
-            counts[str(entry["service"])] = counts.get(str(entry["service"]), 0) + int(bool(entry["up"]))
-        for service, up in counts.items():
-            self._up.labels(service).set(up)
+    def _forget_old(self, now: datetime) -> None:
+        for instance_id, beat in list(self._last_beat.items()):
+            if now - beat.occurred_at > self.forget_after:
+                del self._last_beat[instance_id]

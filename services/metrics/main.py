@@ -1,53 +1,56 @@
 """Metrics service: the design's continuous metrics analysis.
 
-Consumes:  jobs.status          (group "metrics", from the earliest offset: rebuilds its view on start)
-Produces:  dead-letters, services.heartbeats
-HTTP:      GET /api/metrics/summary   jobs by state
+Consumes:  metrics.requests, metrics.clicks   (group "metrics", replayed from 5 min ago on assignment)
+           jobs.requested, jobs.status         (group "metrics", replayed from the beginning: job state)
+           metrics.snapshots                   (no group: every instance reads every peer's snapshot)
+Produces:  metrics.snapshots (every 2 s), alerts (raised / cleared), dead-letters, services.heartbeats
+HTTP:      GET /api/metrics/summary   rolling windows (10 s, 1 min, 5 min), jobs, alerts
+           GET /api/metrics/stream    the same, as server-sent events once a second
+           GET /api/metrics/alerts    alerts raised now
            GET /metrics               Prometheus exposition
            GET /healthz
 Settings:  KafkaSettings, MetricsSettings (METRICS_*).
+
+Several instances share the partitions of the group; each publishes its share as a snapshot and
+serves the merge of every live instance's snapshot (see engine.py and view.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import FastAPI
 
-from services.metrics.job_figures import JobFigures
-from shared.events import DEAD_LETTERS, JOBS_STATUS, SERVICE_HEARTBEATS, JobStatusChanged
+from services.metrics.api import metrics_router
+from services.metrics.engine import MetricsEngine
+from services.metrics.prometheus import metrics_registry
+from services.metrics.stream import STATE_TOPICS, WINDOWED_TOPICS
+from shared.events import ALERTS, DEAD_LETTERS, METRICS_SNAPSHOTS, SERVICE_HEARTBEATS
 from shared.http_service import ServiceSettings, consumer_app, serve_app
-from shared.kafka import Delivery
 from shared.service import ServiceIdentity
+from shared.settings import KafkaSettings
 
 
 class MetricsSettings(ServiceSettings, env_prefix="METRICS_"):
     port: int = 8001
 
 
-def create_app(settings: MetricsSettings | None = None) -> FastAPI:
+def create_app(settings: MetricsSettings | None = None, kafka: KafkaSettings | None = None) -> FastAPI:
     settings = settings or MetricsSettings()
-    figures = JobFigures()
-
-    async def record(event: JobStatusChanged, _delivery: Delivery) -> None:
-        figures.observe(event)
-
+    kafka = kafka or KafkaSettings()
+    instance_id = settings.instance_id("metrics")
+    engine = MetricsEngine(instance_id, kafka)
     app = consumer_app(
         ServiceIdentity(
             "metrics",
-            settings.instance_id("metrics"),
-            consumes=(JOBS_STATUS.name,),
-            produces=(DEAD_LETTERS.name, SERVICE_HEARTBEATS.name),
+            instance_id,
+            consumes=tuple(t.name for t in (*WINDOWED_TOPICS, *STATE_TOPICS, METRICS_SNAPSHOTS)),
+            produces=(METRICS_SNAPSHOTS.name, ALERTS.name, DEAD_LETTERS.name, SERVICE_HEARTBEATS.name),
         ),
-        consumers=[(JOBS_STATUS, "metrics", record)],
-        registry=figures.registry,
+        consumers=[],
+        registry=metrics_registry(engine),
+        kafka=kafka,
+        background=engine.running,
     )
-
-    @app.get("/api/metrics/summary", summary="Jobs by state since the topic began")
-    async def summary() -> dict[str, dict[str, int]]:
-        await asyncio.sleep(0)
-        return {"jobs": figures.summary()}
-
+    app.include_router(metrics_router(engine))
     return app
 
 

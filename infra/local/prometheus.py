@@ -1,0 +1,88 @@
+"""Debian's Prometheus scraping the local stack: config for its ports, the server as a child process.
+
+Compose has its own config (infra/prometheus/prometheus.yml, found through Docker's DNS); on one
+machine the services listen on loopback ports chosen at start-up, so the config is written for them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from infra.local.debian import prometheus_path
+from infra.local.processes import ManagedProcess, wait_for_port
+
+
+def local_config(targets: Mapping[str, Sequence[str]], scrape_interval: str = "2s") -> dict[str, Any]:
+    """A Prometheus config scraping `/metrics` of each job's `host:port` targets."""
+    return {
+        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": list(addresses)}]}
+            for job, addresses in targets.items()
+        ],
+    }
+
+
+class PrometheusServer:
+    """One Prometheus server with its data under `data_dir`, listening on 127.0.0.1:`port`."""
+
+    def __init__(
+        self, data_dir: Path, port: int, targets: Mapping[str, Sequence[str]], log_path: Path
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.config_path = data_dir / "prometheus.yml"
+        self.targets = targets
+        self.process = ManagedProcess(
+            name="prometheus",
+            argv=[
+                prometheus_path(),
+                f"--config.file={self.config_path}",
+                f"--storage.tsdb.path={data_dir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            log_path=log_path,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(yaml.safe_dump(local_config(self.targets)))
+        self.process.start()
+        wait_for_port("127.0.0.1", self.port, timeout=timeout, process=self.process)
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def target_health(self) -> dict[str, str]:
+        """`job/instance` -> `up`, `down` or `unknown`, as Prometheus last scraped them."""
+        response = httpx.get(f"{self.url}/api/v1/targets", timeout=10)
+        response.raise_for_status()
+        active = response.json()["data"]["activeTargets"]
+        return {f"{t['labels']['job']}/{t['labels']['instance']}": t["health"] for t in active}
+
+    def wait_all_up(self, timeout: float = 60) -> dict[str, str]:
+        """Until every target was scraped successfully; raises with the last health map otherwise."""
+        deadline = time.monotonic() + timeout
+        health: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            health = self.target_health()
+            if health and all(state == "up" for state in health.values()):
+                return health
+            time.sleep(0.5)
+        raise TimeoutError(f"not every target is up after {timeout}s: {health}\n{self.process.log_tail()}")
+
+    def query(self, expression: str) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url}/api/v1/query", params={"query": expression}, timeout=10)
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()["data"]["result"]
+        return result

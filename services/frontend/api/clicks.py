@@ -1,0 +1,39 @@
+"""POST /api/clicks: pages report tracked link clicks; each becomes a `LinkClicked` metric event."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.frontend.telemetry_middleware import telemetry_of
+from shared.events import METRICS_CLICKS, LinkClicked, new_id
+
+
+class ClickIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    link: str = Field(min_length=1, max_length=300, description="The link's href or a tracking name")
+    page: str = Field(default="", max_length=300, description="The page it was clicked on")
+
+
+class ClickAccepted(BaseModel):
+    accepted: bool = True
+
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.post("/api/clicks", status_code=202, summary="Record a click on a tracked link (fire and forget)")
+async def record_click(click: ClickIn, request: Request) -> ClickAccepted:
+    telemetry = telemetry_of(request.state)
+    telemetry.emitter.emit(
+        METRICS_CLICKS,
+        LinkClicked(
+            correlation_id=request.headers.get("X-Correlation-ID") or new_id(),
+            link=click.link,
+            page=click.page,
+            instance_id=telemetry.instance_id,
+            user_id=getattr(request.state, "user_id", None),
+        ),
+    )
+    return ClickAccepted()

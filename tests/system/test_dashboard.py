@@ -1,0 +1,73 @@
+"""The live dashboard in a real browser (Debian's Chromium driven by Playwright) shows live figures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from infra.local.debian import chromium_path
+from infra.local.stack import REPO_ROOT, LocalStack
+from tests.system.conftest import Site, start_site
+
+pytestmark = pytest.mark.system
+
+#: Where the screenshot is kept for people to look at (under the ignored state folder).
+SCREENSHOT = REPO_ROOT / ".state" / "screenshots" / "dashboard.png"
+
+
+@pytest.fixture(scope="module")
+def dashboard_site(stack: LocalStack) -> Iterator[Site]:
+    running = start_site(stack, reencoders=1)
+    try:
+        yield running
+    finally:
+        running.http.close()
+        stack.stop_services()
+
+
+def test_dashboard_charts_live_traffic_jobs_and_workers(dashboard_site: Site, tmp_path: Path) -> None:
+    job_id = dashboard_site.upload_ok()
+    assert dashboard_site.wait_for(job_id)["status"] == "done"
+    browser_path = chromium_path()
+    with sync_playwright() as playwright:
+        # Debian's Chromium, never a browser Playwright would download.
+        browser = playwright.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.goto(f"{dashboard_site.stack.config.frontend_url}/dashboard")
+            page.wait_for_selector("#connection[data-state='live']", timeout=30_000)
+            # Traffic while the page watches: the page's own requests and these.
+            for _ in range(25):
+                dashboard_site.http.get("/api/jobs")
+            page.wait_for_function(
+                "Number(document.body.dataset.updates) >= 5"
+                " && document.querySelector('#kpi-rate').textContent !== '0.0'"
+                " && document.querySelectorAll('#routes tbody tr').length > 0"
+                " && document.querySelectorAll('#workers tbody tr').length > 0",
+                timeout=60_000,
+            )
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+            # Six uPlot charts drew onto canvases.
+            assert page.locator(".chart canvas").count() >= 6
+            routes = page.locator("#routes tbody").inner_text()
+            assert "GET /api/jobs" in routes
+            assert page.locator("#kpi-rate").inner_text() not in ("\u2013", "0.0")
+            assert page.locator("#kpi-p95").inner_text().endswith("ms")
+            # A click on a tracked link is reported to the metrics service.
+            page.click("a[href='/api/metrics/summary']")
+        finally:
+            browser.close()
+    assert SCREENSHOT.stat().st_size > 10_000
+
+    def clicked(summary: dict[str, object]) -> bool:
+        links = summary["windows"]["300s"]["top_links"]  # type: ignore[index]
+        return any(link["link"] == "/api/metrics/summary" for link in links)
+
+    from tests.system.test_metrics import summary_when
+
+    summary_when(dashboard_site.http, clicked)

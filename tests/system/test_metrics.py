@@ -1,0 +1,234 @@
+"""The metrics service on the real stack: requests and jobs become figures, alerts raise and clear."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from infra.local.processes import free_port, wait_for_port
+from infra.local.stack import LocalStack
+from shared.events import ALERTS, METRICS_REQUESTS, AlertState, RequestObserved
+from shared.kafka import EventProducer
+from tests.system.conftest import Site, read_topic, start_site
+
+pytestmark = pytest.mark.system
+
+
+@pytest.fixture(scope="module")
+def metrics_site(stack: LocalStack) -> Iterator[Site]:
+    """Frontend, metrics, monitoring and one worker on SQLite."""
+    running = start_site(stack, reencoders=1)
+    try:
+        yield running
+    finally:
+        running.http.close()
+        stack.stop_services()
+
+
+def summary_when(
+    http: httpx.Client, condition: Callable[[dict[str, Any]], bool], within_s: float = 60
+) -> dict[str, Any]:
+    """Poll the public summary until `condition` holds (a deadline, not a sleep)."""
+    deadline = time.monotonic() + within_s
+    summary: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = http.get("/api/metrics/summary")
+        if response.status_code == 200:
+            summary = response.json()
+            if condition(summary):
+                return summary
+        time.sleep(0.5)
+    pytest.fail(f"the summary never met the condition within {within_s}s: {summary}")
+
+
+def route(summary: dict[str, Any], window: str, method: str, path: str) -> dict[str, Any] | None:
+    for figures in summary["windows"][window]["routes"]:
+        if (figures["method"], figures["route"]) == (method, path):
+            return dict(figures)
+    return None
+
+
+def test_requests_and_clicks_show_in_the_summary_by_route(metrics_site: Site) -> None:
+    for _ in range(30):
+        assert metrics_site.http.get("/api/jobs").status_code == 200
+    assert metrics_site.http.get("/api/jobs/no-such-job").status_code == 404
+    response = metrics_site.http.post("/api/clicks", json={"link": "/docs", "page": "/"})
+    assert response.status_code == 202, response.text
+
+    def seen(summary: dict[str, Any]) -> bool:
+        jobs = route(summary, "60s", "GET", "/api/jobs")
+        links = {link["link"]: link["clicks"] for link in summary["windows"]["300s"]["top_links"]}
+        return bool(jobs and jobs["requests"] >= 30 and links.get("/docs", 0) >= 1)
+
+    summary = summary_when(metrics_site.http, seen)
+    jobs = route(summary, "60s", "GET", "/api/jobs")
+    assert jobs is not None
+    assert jobs["latency_ms"]["p50"] is not None
+    assert jobs["latency_ms"]["p50"] <= jobs["latency_ms"]["p95"] <= jobs["latency_ms"]["p99"]
+    # Routes are grouped by template, never by raw path.
+    assert route(summary, "60s", "GET", "/api/jobs/{job_id}") is not None
+    assert all("no-such-job" not in r["route"] for r in summary["windows"]["60s"]["routes"])
+
+
+def test_a_bad_click_is_refused_with_a_reason(metrics_site: Site) -> None:
+    response = metrics_site.http.post("/api/clicks", json={"link": ""})
+    assert response.status_code == 422
+    assert "link" in response.text
+
+
+def test_an_upload_shows_in_job_and_worker_figures(metrics_site: Site) -> None:
+    job_id = metrics_site.upload_ok()
+    assert metrics_site.wait_for(job_id)["status"] == "done"
+
+    def counted(summary: dict[str, Any]) -> bool:
+        window = summary["windows"]["300s"]
+        return window["uploads"] >= 1 and window["jobs"]["done"] >= 1 and bool(window["workers"])
+
+    window = summary_when(metrics_site.http, counted)["windows"]["300s"]
+    assert window["encode_s"]["p50"] is not None
+    assert window["queue_wait_s"]["p50"] is not None
+    assert window["bytes_in"] > 0
+    assert window["bytes_out"] > 0
+    assert window["workers"][0]["utilisation"] > 0
+
+
+def test_every_service_with_http_serves_prometheus_metrics(metrics_site: Site) -> None:
+    config = metrics_site.stack.config
+    for port in (config.frontend_port, config.metrics_port, config.monitoring_port):
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        assert response.status_code == 200
+        assert "# TYPE" in response.text
+    metrics = httpx.get(f"http://127.0.0.1:{config.metrics_port}/metrics", timeout=10).text
+    assert "reencode_http_latency_ms" in metrics
+
+
+async def _send_requests(
+    producer: EventProducer, latency_ms: float, seconds: float, per_second: int = 40
+) -> None:
+    """Play a web server that answers `per_second` requests a second, each taking `latency_ms`."""
+    for _ in range(int(seconds * 4)):
+        for _ in range(per_second // 4):
+            event = RequestObserved(
+                correlation_id="load",
+                service="loadgen",
+                instance_id="loadgen-1",
+                method="GET",
+                route="/synthetic",
+                status=200,
+                latency_ms=latency_ms,
+            )
+            await producer.publish(METRICS_REQUESTS, event)
+        await asyncio.sleep(0.25)
+
+
+def _alerts(http: httpx.Client) -> list[str]:
+    response = http.get("/api/metrics/summary")
+    return [alert["key"] for alert in response.json()["alerts"]] if response.status_code == 200 else []
+
+
+def test_a_latency_spike_raises_an_alert_that_clears_by_itself(metrics_site: Site) -> None:
+    http = metrics_site.http
+    key = "metrics.latency_p95"
+
+    async def scenario() -> None:
+        async with EventProducer(metrics_site.stack.config.kafka, client_id="test-loadgen") as producer:
+            await _send_requests(producer, latency_ms=10, seconds=12)  # the baseline
+            deadline = time.monotonic() + 60
+            while key not in _alerts(http):
+                assert time.monotonic() < deadline, "the spike raised no alert"
+                await _send_requests(producer, latency_ms=2000, seconds=1)
+            deadline = time.monotonic() + 90
+            while key in _alerts(http):
+                assert time.monotonic() < deadline, "the alert did not clear after the spike"
+                await _send_requests(producer, latency_ms=10, seconds=1)
+
+    asyncio.run(scenario())
+    states = [alert.state for alert in read_topic(metrics_site.stack, ALERTS) if alert.key == key]
+    assert states[-2:] == [AlertState.RAISED, AlertState.CLEARED]
+    raised = next(a for a in read_topic(metrics_site.stack, ALERTS) if a.key == key)
+    assert raised.source == "metrics"
+
+
+def test_an_alert_raised_before_a_restart_is_cleared_after_it(metrics_site: Site) -> None:
+    stack, http = metrics_site.stack, metrics_site.http
+    key = "metrics.latency_p95"
+
+    async def spike_until_raised() -> None:
+        async with EventProducer(stack.config.kafka, client_id="test-loadgen") as producer:
+            await _send_requests(producer, latency_ms=10, seconds=12)
+            deadline = time.monotonic() + 60
+            while key not in _alerts(http):
+                assert time.monotonic() < deadline, "the spike raised no alert"
+                await _send_requests(producer, latency_ms=2000, seconds=1)
+
+    asyncio.run(spike_until_raised())
+    stack.stop_service("metrics")
+    process = stack.start_service("metrics", "services.metrics")
+    wait_for_port("127.0.0.1", stack.config.metrics_port, timeout=60, process=process)
+    # The new instance adopts the raised alert from the topic, then clears it: the spike is over.
+    deadline = time.monotonic() + 90
+    while True:
+        states = [alert.state for alert in read_topic(stack, ALERTS, timeout=1) if alert.key == key]
+        if states[-1] == AlertState.CLEARED:
+            break
+        assert time.monotonic() < deadline, f"the alert was never cleared after the restart: {states}"
+        time.sleep(1)
+    assert key not in _alerts(http)
+
+
+def test_two_metrics_instances_share_partitions_and_serve_the_same_totals(metrics_site: Site) -> None:
+    stack = metrics_site.stack
+    port = free_port()
+    second = stack.start_service(
+        "metrics-2", "services.metrics", {"METRICS_PORT": str(port), "METRICS_INSTANCE": "metrics-zz-second"}
+    )
+    try:
+        wait_for_port("127.0.0.1", port, timeout=60, process=second)
+        metrics_site.wait_for_group("metrics", members=2)
+        for _ in range(20):
+            metrics_site.http.get("/api/jobs")
+        first_url = f"http://127.0.0.1:{stack.config.metrics_port}/api/metrics/summary"
+        second_url = f"http://127.0.0.1:{port}/api/metrics/summary"
+        deadline = time.monotonic() + 60
+        while True:
+            a, b = httpx.get(first_url, timeout=10).json(), httpx.get(second_url, timeout=10).json()
+            both = len(a["instances"]) == 2 and len(b["instances"]) == 2
+            totals = (a["windows"]["300s"]["requests"], b["windows"]["300s"]["requests"])
+            if both and totals[0] == totals[1] and totals[0] > 0:
+                break
+            assert time.monotonic() < deadline, (
+                f"instances never agreed: {a['instances']} {b['instances']} {totals}"
+            )
+            time.sleep(0.5)
+    finally:
+        stack.stop_service("metrics-2")
+    # The survivor takes every partition back and rebuilds its windows from the log.
+    metrics_site.wait_for_group("metrics", members=1)
+    summary_when(
+        metrics_site.http,
+        lambda s: s["instances"] == [s["instances"][0]] and s["windows"]["300s"]["requests"] > 0,
+    )
+
+
+def test_a_restarted_metrics_service_rebuilds_its_windows_from_the_log(metrics_site: Site) -> None:
+    stack, http = metrics_site.stack, metrics_site.http
+    for _ in range(15):
+        http.get("/api/jobs")
+
+    def jobs_requests(summary: dict[str, Any]) -> int:
+        figures = route(summary, "300s", "GET", "/api/jobs")
+        return int(figures["requests"]) if figures else 0
+
+    before = jobs_requests(summary_when(http, lambda s: jobs_requests(s) >= 15))
+    stack.stop_service("metrics")
+    down = http.get("/api/metrics/summary")
+    assert down.status_code == 503
+    assert "metrics service" in down.json()["detail"]
+    process = stack.start_service("metrics", "services.metrics")
+    wait_for_port("127.0.0.1", stack.config.metrics_port, timeout=60, process=process)
+    summary_when(http, lambda s: jobs_requests(s) >= before)

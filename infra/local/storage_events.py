@@ -1,0 +1,51 @@
+"""MinIO's bucket notifications to Kafka, set up the same way locally and in compose.
+
+MinIO itself publishes a notification for each stored original to the catalogue's `storage.events`
+topic (its Kafka notification target, configured through environment variables), once the uploads
+bucket is subscribed to that target. docker-compose.yml sets the same variables on its `minio`
+service and subscribes with `mc event add`; tests/unit/test_compose.py compares the two.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from minio import Minio
+from minio.notificationconfig import NotificationConfig, QueueConfig
+
+from shared.events import STORAGE_EVENTS
+from shared.settings import StorageSettings
+
+#: MinIO's name for the Kafka target configured by the `_PRIMARY` variables below.
+TARGET_ARN = "arn:minio:sqs::PRIMARY:kafka"
+
+
+def notification_env(bootstrap_servers: str, queue_dir: Path | str) -> dict[str, str]:
+    """MinIO's environment for publishing to `storage.events` on the cluster at `bootstrap_servers`.
+
+    The queue folder keeps notifications while Kafka is unreachable, so none is lost at start-up or
+    while a broker is down.
+    """
+    return {
+        "MINIO_NOTIFY_KAFKA_ENABLE_PRIMARY": "on",
+        "MINIO_NOTIFY_KAFKA_BROKERS_PRIMARY": bootstrap_servers,
+        "MINIO_NOTIFY_KAFKA_TOPIC_PRIMARY": STORAGE_EVENTS.name,
+        "MINIO_NOTIFY_KAFKA_QUEUE_DIR_PRIMARY": str(queue_dir),
+    }
+
+
+def subscribe_uploads(settings: StorageSettings) -> None:
+    """Have MinIO announce every object created in the uploads bucket (idempotent: replaces)."""
+    client = Minio(
+        settings.endpoint,
+        access_key=settings.access_key,
+        secret_key=settings.secret_key,
+        secure=settings.secure,
+        region=settings.region,
+    )
+    config = NotificationConfig(
+        queue_config_list=[
+            QueueConfig(events=["s3:ObjectCreated:*"], config_id="storage-events", queue=TARGET_ARN)
+        ]
+    )
+    client.set_bucket_notification(settings.uploads_bucket, config)

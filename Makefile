@@ -3,11 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+# `make run BROKERS=3`: a three-node KRaft cluster on loopback, as in docker-compose.yml.
+BROKERS ?= 1
 
-.PHONY: run test install tools lint format typecheck check bench clean
+.PHONY: run run-cluster test install tools ffmpeg lint format typecheck check bench bench-video clean
 
 run: install ## Start Kafka, storage, the database and every service; serve http://localhost:8000
-	$(PY) -m infra.local run
+	$(PY) -m infra.local run --brokers $(BROKERS)
+
+run-cluster: ## `make run` on three Kafka nodes (replication factor 3, min.insync.replicas 2)
+	$(MAKE) run BROKERS=3
 
 test: install ## Every test, against a real Kafka broker, MinIO, SQLite and PostgreSQL
 	$(PY) -m pytest
@@ -20,10 +25,18 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-tools: ## Java 17, Maven and Go build the local Kafka and MinIO; PostgreSQL is installed on demand
+tools: ffmpeg ## Java 17, Maven and Go build the local Kafka and MinIO; PostgreSQL is installed on demand
 	@for tool in java mvn go; do \
 	  command -v $$tool >/dev/null || { echo "error: '$$tool' is required (see README: Requirements)"; exit 1; }; \
 	done
+
+ffmpeg: ## The video workers run Debian's ffmpeg and ffprobe: installed with apt-get when missing
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+	  command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] || { \
+	    echo "error: ffmpeg is required: apt-get install ffmpeg (needs root)"; exit 1; }; \
+	  echo "Installing ffmpeg with apt-get (once)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends ffmpeg; }
 
 format: install
 	$(VENV)/bin/ruff format .
@@ -38,6 +51,9 @@ check: lint test
 
 bench: install ## Image jobs through the running pipeline vs. a plain Pillow loop
 	$(PY) -m bench.images
+
+bench-video: install ## A 10 s 1080p clip through the pipeline (1, 2, 4 workers) vs. the same ffmpeg commands
+	$(PY) -m bench.video
 
 clean: ## Remove the virtual environment (keeps .state: uploads, Kafka data, caches)
 	rm -rf $(VENV)

@@ -18,6 +18,7 @@ import typer
 
 from infra.local.stack import REPO_ROOT, LocalStack, StackConfig
 from services.reencoder.image_encoder import encode_image
+from tests.api_client import sign_up
 from tests.media_samples import image_bytes
 
 app = typer.Typer(add_completion=False)
@@ -38,6 +39,7 @@ def plain_loop(images: list[bytes], max_pixels: int) -> float:
 def through_pipeline(url: str, images: list[bytes]) -> float:
     """Seconds from the first upload to the last job done, uploading 8 at a time."""
     with httpx.Client(base_url=url, timeout=60) as http:
+        sign_up(http)
 
         def upload(data: bytes) -> str:
             response = http.post("/api/uploads", files={"file": ("bench.jpg", data, "image/jpeg")})

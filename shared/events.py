@@ -43,6 +43,7 @@ class Event(BaseModel):
 
 class MediaKind(StrEnum):
     IMAGE = "image"
+    VIDEO = "video"
 
 
 class JobStatus(StrEnum):
@@ -67,6 +68,18 @@ class JobRequested(Event):
     filename: str
     content_type: str
     size_bytes: int
+    #: The uploader's account (None only for uploads made before accounts existed).
+    user_id: str | None = None
+
+
+class MediaDeleted(Event):
+    """A user deleted an upload: its original, renditions and rows are gone."""
+
+    schema_version: Literal[1] = 1
+    job_id: str
+    user_id: str
+    #: How many stored objects were removed with it.
+    objects_removed: int
 
 
 class Rendition(BaseModel):
@@ -110,6 +123,26 @@ class DeadLetter(Event):
     consumer_group: str
 
 
+class ServiceLoad(BaseModel):
+    """How busy a process is, as measured by the process itself when it sends a heartbeat."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    #: CPU time used since the previous heartbeat, as a percentage of one core.
+    cpu_percent: float = 0.0
+    memory_rss_bytes: int = 0
+    #: The host's one-minute load average (0 where the platform has none).
+    host_load_1m: float = 0.0
+    #: Asyncio tasks alive in the process: a rough measure of work in hand.
+    tasks: int = 0
+
+
+class InstanceState(StrEnum):
+    RUNNING = "running"
+    #: The farewell beat of an instance that shuts down on purpose (stopped or scaled away).
+    STOPPING = "stopping"
+
+
 class ServiceHeartbeat(Event):
     """A running service instance saying it is alive, and what it does."""
 
@@ -120,6 +153,270 @@ class ServiceHeartbeat(Event):
     started_at: datetime
     consumes: tuple[str, ...] = ()
     produces: tuple[str, ...] = ()
+    # Added later with defaults, so older beats still validate (schema version 1 either way).
+    version: str = "unknown"
+    state: InstanceState = InstanceState.RUNNING
+    load: ServiceLoad = Field(default_factory=ServiceLoad)
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(LogLevel).index(self)
+
+
+class LogRecord(Event):
+    """One structured log line of a service, as it also appears in the service's JSON log."""
+
+    schema_version: Literal[1] = 1
+    service: str
+    instance_id: str
+    level: LogLevel
+    logger: str
+    message: str
+    #: True when the line had no correlation id; `correlation_id` is then a fresh one.
+    uncorrelated: bool = False
+
+
+class AlertSeverity(StrEnum):
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class AlertState(StrEnum):
+    RAISED = "raised"
+    CLEARED = "cleared"
+
+
+class Alert(Event):
+    """Monitoring found something wrong (raised) or found it fixed (cleared)."""
+
+    schema_version: Literal[1] = 1
+    #: Stable id of the condition, e.g. `kafka.under_replicated:jobs.status/3`; raise and clear share it.
+    key: str
+    #: What part of the system: services, kafka, database or storage.
+    source: str
+    severity: AlertSeverity
+    state: AlertState
+    message: str
+    raised_at: datetime
+    cleared_at: datetime | None = None
+
+
+class ActivityKind(StrEnum):
+    REGISTERED = "registered"
+    LOGGED_IN = "logged_in"
+    LOGIN_FAILED = "login_failed"
+    UPLOADED = "uploaded"
+    VIEWED = "viewed"
+    CLICKED = "clicked"
+    DELETED = "deleted"
+
+
+class UserActivity(Event):
+    """Something a user did on the site (the design's activity monitoring)."""
+
+    schema_version: Literal[1] = 1
+    kind: ActivityKind
+    #: None for visitors who are not signed in.
+    user_id: str | None = None
+    #: What the action was about: a job id, a rendition, a page.
+    subject: str | None = None
+    #: The HTTP request that did it, e.g. `GET /api/jobs/{id}`.
+    request: str | None = None
+    instance_id: str | None = None
+
+
+class VideoTaskKind(StrEnum):
+    #: One MP4 of the ladder, plus its HLS variant playlist and segments.
+    RENDITION = "rendition"
+    #: The poster frame and the sprite of thumbnails.
+    PREVIEW = "preview"
+
+
+class VideoOutput(BaseModel):
+    """What one video task is asked to make (rendition tasks carry the size and bitrates)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    width: int
+    height: int
+    video_kbps: int = 0
+    audio_kbps: int = 0
+
+
+class VideoTaskRequested(Event):
+    """One unit of a video job (a rendition or the previews); any worker may take it."""
+
+    schema_version: Literal[1] = 1
+    job_id: str
+    task_id: str
+    kind: VideoTaskKind
+    output: VideoOutput
+    source_key: str
+    #: Probed once by the planner, so workers need not guess (seconds; audio present or not).
+    duration_s: float
+    frame_rate: float = 0.0
+    has_audio: bool
+    #: This task's share of the job's work (the shares of a job add up to 1), for job progress.
+    weight: float = Field(gt=0.0, le=1.0)
+    #: Chosen by the planner so that a job's tasks land on different partitions (different workers).
+    partition_key: str
+
+
+class VideoTaskProgress(Event):
+    """How far one running video task is (at most about one per second per task)."""
+
+    schema_version: Literal[1] = 1
+    job_id: str
+    task_id: str
+    weight: float
+    fraction: float = Field(ge=0.0, le=1.0)
+    worker_id: str
+
+
+class VideoTaskFinished(Event):
+    """A video task is done (its outputs and done-marker are stored) or failed with a reason."""
+
+    schema_version: Literal[1] = 1
+    job_id: str
+    task_id: str
+    ok: bool
+    error: str | None = None
+    worker_id: str
+
+
+# --- Metrics: what web servers measure, and what the metrics service makes of it (issue 5) -------------
+# Job timings are derived from jobs.requested and jobs.status, so workers need no extra event.
+
+
+class RequestObserved(Event):
+    """One HTTP request a web server answered. `route` is the template (`/api/jobs/{job_id}`), never
+    the raw path, so figures group by route and the number of series stays small."""
+
+    schema_version: Literal[1] = 1
+    service: str
+    instance_id: str
+    method: str
+    route: str
+    status: int = Field(ge=100, le=599)
+    latency_ms: float = Field(ge=0.0)
+    bytes_out: int = Field(default=0, ge=0)
+    #: None for visitors who are not signed in (accounts come later).
+    user_id: str | None = None
+
+
+class LinkClicked(Event):
+    """A tracked link or button on a page was clicked (the page reports it to `POST /api/clicks`)."""
+
+    schema_version: Literal[1] = 1
+    link: str = Field(min_length=1, max_length=300)
+    page: str = Field(default="", max_length=300)
+    instance_id: str
+    user_id: str | None = None
+
+
+class Distribution(BaseModel):
+    """A mergeable distribution of durations: DDSketch (protobuf, base64) with its count and sum.
+
+    Partial snapshots of several metrics instances merge into exact counts and sketches whose
+    quantiles stay within the sketch's relative accuracy.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    count: int = 0
+    sum: float = 0.0
+    sketch: str = ""
+
+
+class RouteFigures(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    method: str
+    route: str
+    requests: int
+    #: 5xx answers: the server's fault. 4xx are counted apart (the caller's fault).
+    errors: int
+    client_errors: int
+    bytes_out: int
+    latency_ms: Distribution
+
+
+class WorkerFigures(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    worker_id: str
+    jobs: int
+    #: Seconds spent encoding inside the window (utilisation = busy_s / span).
+    busy_s: float
+
+
+class LinkCount(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    link: str
+    clicks: int
+
+
+class WindowFigures(BaseModel):
+    """Everything one metrics instance saw in the last `span_s` seconds, on its partitions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    span_s: int
+    routes: tuple[RouteFigures, ...] = ()
+    clicks: tuple[LinkCount, ...] = ()
+    uploads: int = 0
+    jobs_done: int = 0
+    jobs_failed: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    queue_wait_s: Distribution = Field(default_factory=Distribution)
+    encode_s: Distribution = Field(default_factory=Distribution)
+    workers: tuple[WorkerFigures, ...] = ()
+
+
+class MetricsSnapshot(Event):
+    """The rolling windows of one metrics instance (its share of the partitions), every few seconds.
+
+    Every instance reads every snapshot and merges the latest of each live instance: that is the
+    site-wide view it serves and judges alerts on.
+    """
+
+    schema_version: Literal[1] = 1
+    instance_id: str
+    #: `topic/partition` this instance owned when it took the snapshot.
+    partitions: tuple[str, ...] = ()
+    windows: tuple[WindowFigures, ...] = ()
+    #: Jobs waiting or being encoded now, among the jobs on this instance's partitions.
+    jobs_queued: int = 0
+    jobs_processing: int = 0
+
+
+class StorageNotification(Event):
+    """MinIO's bucket notification (its JSON, not ours): an object was written or removed.
+
+    MinIO publishes these itself (docker-compose.yml: MINIO_NOTIFY_KAFKA_*, `mc event add`);
+    operators and the Kafka UI show them. The envelope fields get defaults: MinIO knows no
+    correlation id.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    correlation_id: str = ""
+    #: e.g. `s3:ObjectCreated:Put`.
+    event_name: str = Field(alias="EventName")
+    #: `bucket/object-key`.
+    key: str = Field(alias="Key")
+    records: tuple[dict[str, Any], ...] = Field(default=(), alias="Records")
 
 
 E = TypeVar("E", bound=Event)
@@ -156,6 +453,13 @@ JOBS_STATUS: Topic[JobStatusChanged] = Topic(
     key=_by_job,
     description="Progress and outcome of each job (reencoder -> frontend, metrics, monitoring).",
 )
+MEDIA_DELETED: Topic[MediaDeleted] = Topic(
+    name="media.deleted",
+    event_type=MediaDeleted,
+    partitions=3,
+    key=lambda event: event.job_id,
+    description="Uploads their owners deleted (frontend -> metrics, monitoring, anyone caching media).",
+)
 DEAD_LETTERS: Topic[DeadLetter] = Topic(
     name="dead-letters",
     event_type=DeadLetter,
@@ -171,9 +475,100 @@ SERVICE_HEARTBEATS: Topic[ServiceHeartbeat] = Topic(
     description="Liveness of every service instance (all services -> monitoring).",
 )
 
+LOGS: Topic[LogRecord] = Topic(
+    name="logs",
+    event_type=LogRecord,
+    partitions=3,
+    # By service, so one service's lines stay in order.
+    key=lambda event: event.service,
+    description="Structured log lines of every service (all services -> monitoring).",
+)
+ALERTS: Topic[Alert] = Topic(
+    name="alerts",
+    event_type=Alert,
+    partitions=1,
+    key=lambda event: event.key,
+    description="Alerts raised and cleared by monitoring (monitoring -> operators' tools).",
+)
+USER_ACTIVITY: Topic[UserActivity] = Topic(
+    name="users.activity",
+    event_type=UserActivity,
+    partitions=3,
+    # By user, so one user's timeline stays in order; visitors share one key.
+    key=lambda event: event.user_id or "anonymous",
+    description="What users do on the site: uploads, views, logins (frontend -> monitoring).",
+)
+
+# Video jobs fan out: the planner publishes one task per rendition, keyed to spread them over
+# partitions (12 lets up to twelve workers share one long video); results and progress are keyed by job
+# so one consumer sees a job's events in order.
+VIDEO_TASKS: Topic[VideoTaskRequested] = Topic(
+    name="video.tasks",
+    event_type=VideoTaskRequested,
+    partitions=12,
+    key=lambda event: event.partition_key,
+    description="Video renditions and previews to encode (reencoder planner -> reencoder workers).",
+)
+VIDEO_TASKS_FINISHED: Topic[VideoTaskFinished] = Topic(
+    name="video.tasks.finished",
+    event_type=VideoTaskFinished,
+    partitions=6,
+    key=lambda event: event.job_id,
+    description="Video tasks done or failed (reencoder workers -> reencoder job completion).",
+)
+VIDEO_PROGRESS: Topic[VideoTaskProgress] = Topic(
+    name="video.progress",
+    event_type=VideoTaskProgress,
+    partitions=6,
+    key=lambda event: event.job_id,
+    description="Encoding progress of video tasks, about once a second (reencoder -> frontend).",
+)
+
+# Metric topics (issue 5). Requests are keyed by event id (spread evenly: the metrics service merges
+# sketches, so no route needs to stay on one partition); clicks by link, so one instance counts a link.
+METRICS_REQUESTS: Topic[RequestObserved] = Topic(
+    name="metrics.requests",
+    event_type=RequestObserved,
+    partitions=6,
+    key=lambda event: event.event_id,
+    description="Every HTTP request a web server answered (frontend -> metrics).",
+)
+METRICS_CLICKS: Topic[LinkClicked] = Topic(
+    name="metrics.clicks",
+    event_type=LinkClicked,
+    partitions=3,
+    key=lambda event: event.link,
+    description="Tracked link clicks reported by pages (frontend -> metrics).",
+)
+METRICS_SNAPSHOTS: Topic[MetricsSnapshot] = Topic(
+    name="metrics.snapshots",
+    event_type=MetricsSnapshot,
+    partitions=1,
+    key=lambda event: event.instance_id,
+    description="Rolling-window aggregates of each metrics instance (metrics -> metrics, dashboards).",
+)
+STORAGE_EVENTS: Topic[StorageNotification] = Topic(
+    name="storage.events",
+    event_type=StorageNotification,
+    partitions=1,
+    key=lambda event: event.key,
+    description="Bucket notifications MinIO publishes on every stored original (MinIO -> operators).",
+)
+
 ALL_TOPICS: tuple[Topic[Any], ...] = (
     JOBS_REQUESTED,
     JOBS_STATUS,
+    MEDIA_DELETED,
     DEAD_LETTERS,
     SERVICE_HEARTBEATS,
+    LOGS,
+    ALERTS,
+    USER_ACTIVITY,
+    VIDEO_TASKS,
+    VIDEO_TASKS_FINISHED,
+    VIDEO_PROGRESS,
+    METRICS_REQUESTS,
+    METRICS_CLICKS,
+    METRICS_SNAPSHOTS,
+    STORAGE_EVENTS,
 )

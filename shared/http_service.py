@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import uvicorn
@@ -31,6 +31,8 @@ class ServiceSettings(BaseSettings):
 
 
 ConsumerSpec = tuple[Topic[Any], str, Handler[Any]]
+#: Work a service runs for the app's lifetime, given the app's producer.
+Background = Callable[[EventProducer], contextlib.AbstractAsyncContextManager[None]]
 
 
 def consumer_app(
@@ -38,8 +40,13 @@ def consumer_app(
     consumers: Sequence[ConsumerSpec],
     registry: CollectorRegistry,
     kafka: KafkaSettings | None = None,
+    background: Background | None = None,
 ) -> FastAPI:
-    """A FastAPI app that runs `consumers` (topic, group, handler) for its whole life."""
+    """A FastAPI app that runs `consumers` (topic, group, handler) for its whole life.
+
+    `background`, if given, is entered with the app's producer beside the consumers: for work that
+    is not a one-record-at-a-time consumer (the metrics service's batch readers and publishers).
+    """
     kafka = kafka or KafkaSettings()
 
     @contextlib.asynccontextmanager
@@ -57,7 +64,11 @@ def consumer_app(
                 for topic, group, handler in consumers
             ]
             async with consumers_running(producer, identity, running):
-                yield
+                if background is None:
+                    yield
+                else:
+                    async with background(producer):
+                        yield
 
     app = FastAPI(title=f"reencode {identity.service}", lifespan=lifespan)
 

@@ -32,6 +32,10 @@ class KafkaSettings(BaseSettings):
     #: catches a consumer whose event loop is stuck.
     max_poll_interval_ms: int = 60_000
     request_timeout_ms: int = 30_000
+    #: A stopping client gives up flushing, committing and leaving its group after this long, so a
+    #: service stops in bounded time even when the brokers are gone (what stays unsent or uncommitted
+    #: is redelivered or retried by design: at-least-once).
+    close_timeout_s: float = 5.0
 
 
 class StorageSettings(BaseSettings):
@@ -54,8 +58,13 @@ class DatabaseSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DATABASE_")
 
     url: str = Field(default_factory=lambda: f"sqlite:///{STATE_DIR / 'db' / 'reencode.sqlite'}")
+    #: Connections kept open per process (and as many again under bursts); PostgreSQL only.
     pool_size: int = 5
+    #: How long a request waits for a free pooled connection before failing.
+    pool_timeout_s: int = 10
     connect_timeout_s: int = 10
+    #: A runaway query is cancelled by the server after this long; it never holds a connection forever.
+    statement_timeout_ms: int = 30_000
 
 
 class MediaLimits(BaseSettings):
@@ -66,6 +75,32 @@ class MediaLimits(BaseSettings):
     max_upload_bytes: int = 50 * 1024 * 1024
     #: Decompression-bomb guard: images with more pixels than this are refused before decoding.
     max_image_pixels: int = 100_000_000
+
+
+class VideoLimits(BaseSettings):
+    """What the site accepts as video and how long a worker may spend on one task (VIDEO_*).
+
+    Inputs over these limits fail with a readable reason; a task still running after
+    `task_timeout_s` has its ffmpeg killed and the job fails.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="VIDEO_")
+
+    max_upload_bytes: int = 8 * 1024**3
+    max_duration_s: float = 3 * 3600.0
+    #: Longest edge and total pixels of a frame (4K UHD by default).
+    max_edge: int = 4096
+    max_pixels: int = 4096 * 2160
+    task_timeout_s: float = 1800.0
+    #: ffmpeg threads per task. A worker runs one task at a time, so 0 (ffmpeg's choice: every core)
+    #: suits one worker per machine; with several on one machine, cores / workers avoids thrashing.
+    ffmpeg_threads: int = 0
+    #: At most one progress event per task this often.
+    progress_interval_s: float = 1.0
+    hls_segment_s: int = 4
+    #: The ffmpeg and ffprobe to run (Debian's, on the PATH, unless an operator points elsewhere).
+    ffmpeg_binary: str = "ffmpeg"
+    ffprobe_binary: str = "ffprobe"
 
 
 def default_instance_id(service: str) -> str:

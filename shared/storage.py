@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from minio import Minio
+from minio.commonconfig import CopySource
 from minio.error import S3Error
 
 from shared.settings import StorageSettings
@@ -61,6 +62,10 @@ class MediaStore:
     def put_stream(self, bucket: str, key: str, stream: BinaryIO, length: int, content_type: str) -> None:
         """Upload `length` bytes from `stream` without holding them all in memory."""
         self._client.put_object(bucket, key, stream, length, content_type=content_type)
+
+    def copy(self, bucket: str, source_key: str, target_key: str) -> None:
+        """Server-side copy within `bucket`: the bytes never travel through this process."""
+        self._client.copy_object(bucket, target_key, CopySource(bucket, source_key))
 
     def put_file(self, bucket: str, key: str, path: Path, content_type: str) -> None:
         self._client.fput_object(bucket, key, str(path), content_type=content_type)

@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 
 from infra.local.stack import LocalStack, StackConfig
+from infra.ops.commands import register as register_ops_commands
+from services.simulator.cli import register as register_simulator_command
 from shared.database import create_schema, make_engine
 from shared.events import ALL_TOPICS
 from shared.kafka import ensure_topics
@@ -42,16 +44,26 @@ def init() -> None:
 @app.command()
 def run(
     reencoders: int = typer.Option(2, help="How many re-encoding worker processes to start."),
-    state_dir: Path = typer.Option(STATE_DIR, help="Where Kafka, MinIO and SQLite keep their data."),
+    state_dir: Path | None = typer.Option(
+        None, help="Where Kafka, MinIO and SQLite keep their data [default: .state, .state/cluster-N]."
+    ),
+    brokers: int = typer.Option(
+        1, min=1, help="Kafka nodes; 3 gives the compose cluster's replication factor 3, min.insync 2."
+    ),
 ) -> None:
     """Start Kafka, MinIO, the database and every service; stop them all with Ctrl-C."""
     configure_logging("stack")
     logging.getLogger("infra").setLevel(logging.INFO)
     config = StackConfig(
-        state_dir=state_dir,
-        cache_dir=state_dir / "cache",
+        # A cluster keeps its own state: a node count is fixed when the Kafka data is formatted.
+        state_dir=state_dir or (STATE_DIR if brokers == 1 else STATE_DIR / f"cluster-{brokers}"),
+        cache_dir=STATE_DIR / "cache",
         reencoders=reencoders,
         database_url=os.environ.get("DATABASE_URL"),
+        kafka_nodes=brokers,
+        # 9092/9093 for one node as before; node i of a cluster: 9092+2i (clients), 9093+2i (controller).
+        kafka_ports=[9092 + 2 * node for node in range(brokers)],
+        controller_ports=[9093 + 2 * node for node in range(brokers)],
     )
     stack = LocalStack(config)
     stopping = threading.Event()
@@ -81,3 +93,8 @@ def run(
         with console.status("stopping: services finish their work, then Kafka and MinIO"):
             stack.stop()
         console.print("stopped; data kept in", str(config.state_dir))
+
+
+# After `init` and `run`, so `--help` lists the operator commands below them.
+register_ops_commands(app)
+register_simulator_command(app)

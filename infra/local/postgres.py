@@ -65,7 +65,14 @@ class PostgresServer:
     test data, which a power cut may corrupt; never for data one wants to keep.
     """
 
-    def __init__(self, data_dir: Path, port: int, fast: bool = False, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        fast: bool = False,
+        log_path: Path | None = None,
+        extra_settings: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.fast = fast
@@ -81,6 +88,7 @@ class PostgresServer:
         }
         if fast:
             settings |= {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+        settings |= extra_settings or {}
         options = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
         self.process = ManagedProcess(
             name="postgres",

@@ -16,6 +16,7 @@ from pathlib import Path
 from infra.local.kafka import KafkaCluster, ensure_kafka_jars
 from infra.local.objectstore import MinioServer, ensure_minio_binary
 from infra.local.processes import ManagedProcess, free_port, wait_for_port
+from infra.local.storage_events import notification_env, subscribe_uploads
 from shared.kafka import ensure_topics
 from shared.settings import KafkaSettings, StorageSettings
 from shared.storage import MediaStore
@@ -23,6 +24,7 @@ from shared.storage import MediaStore
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SERVICE_STOP_TIMEOUT_S = 40.0
 
 
 @dataclass
@@ -120,6 +122,10 @@ class LocalStack:
             secret_key=config.storage_secret_key,
             log_path=self.logs_dir / "minio.log",
         )
+        # MinIO announces stored originals on storage.events itself, as in docker-compose.yml.
+        self.minio.process.env = (self.minio.process.env or {}) | notification_env(
+            config.kafka.bootstrap_servers, config.state_dir / "minio-events"
+        )
         self.kafka.start()
         self.minio.start()
         self.kafka.wait_ready(timeout=120)
@@ -128,6 +134,7 @@ class LocalStack:
         if created:
             log.info("created topics: %s", ", ".join(created))
         MediaStore(config.storage).ensure_buckets()
+        subscribe_uploads(config.storage)
 
     # --- services -------------------------------------------------------------------------------
 
@@ -158,6 +165,10 @@ class LocalStack:
         self, name: str, module: str, extra_env: dict[str, str] | None = None
     ) -> ManagedProcess:
         """Start `python -m <module>` as the service instance `name` (e.g. `reencoder-2`)."""
+        running = self.services.get(name)
+        if running is not None and running.is_running:
+            # Starting it again would orphan the running one, which keeps answering on its port.
+            raise RuntimeError(f"{name} is already running (pid {running.pid}); stop it first")
         env = self.environment() | (extra_env or {})
         process = ManagedProcess(
             name=name,
@@ -191,7 +202,9 @@ class LocalStack:
     def stop_service(self, name: str) -> None:
         process = self.services.pop(name, None)
         if process is not None:
-            process.stop()
+            # As long as compose's stop_grace_period: a worker may finish the job in hand
+            # (REENCODER_SHUTDOWN_GRACE_S, 30 s) before it is killed.
+            process.stop(timeout=SERVICE_STOP_TIMEOUT_S)
 
     def stop_services(self) -> None:
         # Frontends first (no new uploads), then the workers finish what they hold.

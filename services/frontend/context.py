@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from services.frontend.job_store import JobStore
 from shared.kafka import EventProducer
-from shared.settings import MediaLimits
+from shared.settings import MediaLimits, VideoLimits
 from shared.storage import MediaStore
 
 
@@ -19,6 +19,7 @@ class FrontendContext:
     store: MediaStore
     jobs: JobStore
     limits: MediaLimits
+    video_limits: VideoLimits = field(default_factory=VideoLimits)
 
 
 def get_context(request: Request) -> FrontendContext:

@@ -45,29 +45,43 @@ class JobStore:
             size_bytes=request.size_bytes,
             source_key=request.source_key,
             correlation_id=request.correlation_id,
+            owner_id=request.user_id,
         )
         with self._sessions.begin() as session:
             session.add(job)
         return job
 
-    def get(self, job_id: str) -> JobRow | None:
+    def get(self, job_id: str, owner_id: str | None = None) -> JobRow | None:
+        """The job, if it exists and (when `owner_id` is given) belongs to that user."""
+        query = select(JobRow).where(JobRow.id == job_id).options(selectinload(JobRow.renditions))
+        if owner_id is not None:
+            query = query.where(JobRow.owner_id == owner_id)
         with self._sessions() as session:
-            return session.scalar(
-                select(JobRow).where(JobRow.id == job_id).options(selectinload(JobRow.renditions))
-            )
+            return session.scalar(query)
 
-    def page(self, limit: int, offset: int) -> JobPage:
-        """Newest first."""
+    def page(self, limit: int, offset: int, owner_id: str | None = None) -> JobPage:
+        """Newest first; only `owner_id`'s jobs when given."""
+        owned = (JobRow.owner_id == owner_id,) if owner_id is not None else ()
         with self._sessions() as session:
             jobs = session.scalars(
                 select(JobRow)
+                .where(*owned)
                 .options(selectinload(JobRow.renditions))
                 .order_by(JobRow.created_at.desc(), JobRow.id)
                 .limit(limit)
                 .offset(offset)
             ).all()
-            total = session.scalar(select(func.count()).select_from(JobRow)) or 0
+            total = session.scalar(select(func.count()).select_from(JobRow).where(*owned)) or 0
         return JobPage(list(jobs), total)
+
+    def delete(self, job_id: str) -> bool:
+        """Remove the job and its renditions' rows; False when it was already gone."""
+        with self._sessions.begin() as session:
+            job = session.get(JobRow, job_id)
+            if job is None:
+                return False
+            session.delete(job)
+            return True
 
     def mark_failed(self, job_id: str, reason: str) -> None:
         with self._sessions.begin() as session:

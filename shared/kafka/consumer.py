@@ -18,17 +18,18 @@ first is busy with it (the trap of `max.poll.interval.ms`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 
 from shared.events import DEAD_LETTERS, DeadLetter, E, Topic, new_id
-from shared.kafka.producer import EventProducer
+from shared.kafka.producer import EventProducer, close_within
 from shared.logs import correlation_scope
 from shared.settings import KafkaSettings
 
@@ -62,6 +63,7 @@ class RetryPolicy:
 
 
 Handler = Callable[[E, Delivery], Awaitable[None]]
+Batch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 GiveUpHook = Callable[[E, str], Awaitable[None]]
 
 
@@ -91,6 +93,8 @@ class EventConsumer(Generic[E]):
         self._shutdown_grace_s = shutdown_grace_s
         self._poll_while_busy_s = poll_while_busy_s
         self._stopping = asyncio.Event()
+        self._close_timeout_s = settings.close_timeout_s
+        self._commit_timeout_s = settings.request_timeout_ms / 1000
         self._consumer = AIOKafkaConsumer(
             topic.name,
             bootstrap_servers=settings.bootstrap_servers,
@@ -115,15 +119,26 @@ class EventConsumer(Generic[E]):
         log.info("consuming %s in group %s", self._topic.name, self._group_id)
         try:
             while not self._stopping.is_set():
-                batch = await self._consumer.getmany(timeout_ms=500, max_records=1)
+                batch = await self._next_batch()
                 for partition, records in batch.items():
                     for record in records:
-                        if not await self._process(record):
-                            return  # handed back unfinished at shutdown: not committed
+                        try:
+                            if not await self._process(record):
+                                return  # handed back unfinished at shutdown: not committed
+                        except Exception:
+                            # Not even the dead-letter topic took it (the broker is away?): rewind
+                            # and try the same record again later, rather than lose it or stop.
+                            log.exception("%s@%d not handled; retrying it", partition, record.offset)
+                            self._consumer.seek(partition, record.offset)
+                            await self._sleep_unless_stopping(self._retry.max_backoff_s)
+                            continue
                         await self._commit(partition, record.offset + 1)
         finally:
-            await self._consumer.stop()
+            await close_within(self._consumer.stop(), self._close_timeout_s, f"consumer of {self._group_id}")
             log.info("left group %s", self._group_id)
+
+    async def _next_batch(self) -> Batch:
+        return await getmany_unless_stopped(self._consumer, self._stopping, timeout_ms=500, max_records=1)
 
     async def _process(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         """Handle one record to completion (done or dead-lettered). False if handed back."""
@@ -227,12 +242,50 @@ class EventConsumer(Generic[E]):
         )
 
     async def _commit(self, partition: TopicPartition, next_offset: int) -> None:
-        try:
-            await self._consumer.commit({partition: next_offset})
-        except (CommitFailedError, IllegalStateError) as error:
-            # The partition moved to another member during a rebalance: it redelivers the record
-            # there, and handlers are idempotent, so nothing is lost or doubled.
-            log.warning("commit of %s@%d lost to a rebalance: %s", partition, next_offset, error)
+        for attempt in range(1, self._retry.max_attempts + 1):
+            try:
+                # A coordinator that is gone may never answer: bound each try (tighter when stopping).
+                limit_s = self._close_timeout_s if self._stopping.is_set() else self._commit_timeout_s
+                await asyncio.wait_for(self._consumer.commit({partition: next_offset}), limit_s)
+                return
+            except (CommitFailedError, IllegalStateError) as error:
+                # The partition moved to another member during a rebalance: it redelivers the record
+                # there, and handlers are idempotent, so nothing is lost or doubled.
+                log.warning("commit of %s@%d lost to a rebalance: %s", partition, next_offset, error)
+                return
+            except (KafkaError, TimeoutError) as error:
+                # The coordinator is away for a moment: try again; if it stays away, the record is
+                # redelivered after the next rebalance or restart, which idempotent handlers absorb.
+                log.warning("commit of %s@%d failed (attempt %d): %r", partition, next_offset, attempt, error)
+                if self._stopping.is_set():
+                    break
+                await self._sleep_unless_stopping(self._retry.backoff(attempt))
+        log.error("commit of %s@%d given up; the record may be delivered again", partition, next_offset)
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+
+async def getmany_unless_stopped(
+    consumer: AIOKafkaConsumer, stopping: asyncio.Event, *, timeout_ms: int, max_records: int | None = None
+) -> Batch:
+    """`consumer.getmany`, but empty as soon as `stopping` is set: while the cluster is unreachable
+    aiokafka may wait for a group coordinator far longer than `timeout_ms`, which would hold up a
+    graceful stop."""
+    fetch = asyncio.ensure_future(consumer.getmany(timeout_ms=timeout_ms, max_records=max_records))
+    stop_wait = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({fetch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop_wait.cancel()
+    if not fetch.done():
+        fetch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await fetch
+        return {}
+    batch: Batch = fetch.result()
+    return batch
 
 
 def _decode_key(key: bytes | None) -> str | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, Self
 
@@ -9,6 +12,8 @@ from aiokafka import AIOKafkaProducer
 
 from shared.events import E, Topic
 from shared.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
 
 
 def encode_headers(event_type: str, schema_version: int, correlation_id: str) -> list[tuple[str, bytes]]:
@@ -18,6 +23,21 @@ def encode_headers(event_type: str, schema_version: int, correlation_id: str) ->
         ("schema-version", str(schema_version).encode()),
         ("correlation-id", correlation_id.encode()),
     ]
+
+
+async def close_within(closing: Coroutine[Any, Any, None], timeout_s: float, what: str) -> None:
+    """Await a Kafka client's close, but no longer than `timeout_s` (a dead cluster never answers)."""
+    try:
+        await asyncio.wait_for(closing, timeout_s)
+    except TimeoutError:
+        log.warning("%s not closed cleanly within %.0f s: the brokers are unreachable", what, timeout_s)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # we are being cancelled ourselves: let it through
+        # aiokafka re-raises the cancellation of its own background fetch when it closes while the
+        # brokers are away; the client is closed all the same.
+        log.warning("%s closed while the brokers were unreachable", what)
 
 
 class EventProducer:
@@ -36,13 +56,14 @@ class EventProducer:
             linger_ms=5,
             request_timeout_ms=settings.request_timeout_ms,
         )
+        self._close_timeout_s = settings.close_timeout_s
 
     async def start(self) -> None:
         await self._producer.start()
 
     async def stop(self) -> None:
-        """Flush what is buffered, then close."""
-        await self._producer.stop()
+        """Flush what is buffered, then close; in bounded time even when the brokers are gone."""
+        await close_within(self._producer.stop(), self._close_timeout_s, "producer")
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -19,6 +19,7 @@ from infra.local.postgres import PostgresServer
 from infra.local.stack import LocalStack
 from shared.events import E, Topic, new_id
 from shared.storage import MediaStore
+from tests.api_client import sign_up
 from tests.media_samples import image_bytes
 
 TERMINAL = ("done", "failed")
@@ -34,6 +35,16 @@ class Site:
     @property
     def store(self) -> MediaStore:
         return MediaStore(self.stack.config.storage)
+
+    def sign_up(self) -> str:
+        """Register a new user and make them this client's caller; returns the user id."""
+        return sign_up(self.http)
+
+    def another_user(self) -> Site:
+        """A second client of the same site, signed in as a different user."""
+        other = Site(self.stack, httpx.Client(base_url=self.stack.config.frontend_url, timeout=30))
+        other.sign_up()
+        return other
 
     def upload(
         self, data: bytes, filename: str = "photo.jpg", content_type: str = "image/jpeg"
@@ -72,7 +83,9 @@ class Site:
 def start_site(stack: LocalStack, reencoders: int, database_url: str | None = None) -> Site:
     stack.config.database_url = database_url
     stack.start_services(reencoders=reencoders)
-    return Site(stack, httpx.Client(base_url=stack.config.frontend_url, timeout=30))
+    site = Site(stack, httpx.Client(base_url=stack.config.frontend_url, timeout=30))
+    site.sign_up()
+    return site
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

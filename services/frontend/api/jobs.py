@@ -1,26 +1,49 @@
-"""GET /api/jobs...: a job's state, the newest jobs, and a live stream of one job's changes."""
+"""/api/jobs...: the caller's jobs, one job's state, a live stream of its changes, retrying a failed
+one and deleting one.
+
+Every route answers only for the caller's own jobs; anyone else's job is a 404, like a missing one.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from services.frontend.api.schemas import JobList, JobOut, Problem
+from services.frontend.accounts.dependencies import current_user
+from services.frontend.activity import report_activity
+from services.frontend.api.schemas import JobList, JobOut, Problem, UploadAccepted
 from services.frontend.context import FrontendContext, get_context
-from shared.events import JobStatus
+from services.frontend.eta import EtaEstimator
+from services.frontend.job_queue import enqueue
+from shared.database import UserRow
+from shared.events import (
+    MEDIA_DELETED,
+    ActivityKind,
+    JobRequested,
+    JobStatus,
+    MediaDeleted,
+    MediaKind,
+    new_id,
+)
+from shared.logs import current_correlation_id
 
-router = APIRouter(tags=["jobs"])
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["jobs"], responses={401: {"model": Problem}})
 
 #: How often the live stream looks for changes, and how often it proves the connection is alive.
 POLL_INTERVAL_S = 0.5
 KEEPALIVE_S = 15.0
 
 
-async def _load(context: FrontendContext, request: Request, job_id: str) -> JobOut:
-    job = await asyncio.to_thread(context.jobs.get, job_id)
+async def _load(context: FrontendContext, request: Request, job_id: str, user: UserRow) -> JobOut:
+    # Someone else's job is answered exactly like a missing one, so ids cannot be probed.
+    job = await asyncio.to_thread(context.jobs.get, job_id, user.id)
     if job is None:
         raise HTTPException(404, f"no job with id {job_id!r}")
     return JobOut.from_row(job, request)
@@ -32,8 +55,9 @@ async def list_jobs(
     limit: int = Query(20, ge=1, le=100),
     offset: int = Query(0, ge=0),
     context: FrontendContext = Depends(get_context),
+    user: UserRow = Depends(current_user),
 ) -> JobList:
-    page = await asyncio.to_thread(context.jobs.page, limit, offset)
+    page = await asyncio.to_thread(context.jobs.page, limit, offset, user.id)
     return JobList(
         jobs=[JobOut.from_row(job, request) for job in page.jobs],
         total=page.total,
@@ -48,8 +72,13 @@ async def list_jobs(
     responses={404: {"model": Problem}},
     summary="One job: status, progress, error and renditions",
 )
-async def get_job(job_id: str, request: Request, context: FrontendContext = Depends(get_context)) -> JobOut:
-    return await _load(context, request, job_id)
+async def get_job(
+    job_id: str,
+    request: Request,
+    context: FrontendContext = Depends(get_context),
+    user: UserRow = Depends(current_user),
+) -> JobOut:
+    return await _load(context, request, job_id, user)
 
 
 @router.get(
@@ -58,14 +87,18 @@ async def get_job(job_id: str, request: Request, context: FrontendContext = Depe
     summary="Server-sent events: the job each time it changes, until it is done or failed",
 )
 async def stream_job(
-    job_id: str, request: Request, context: FrontendContext = Depends(get_context)
+    job_id: str,
+    request: Request,
+    context: FrontendContext = Depends(get_context),
+    user: UserRow = Depends(current_user),
 ) -> StreamingResponse:
-    first = await _load(context, request, job_id)
+    first = await _load(context, request, job_id, user)
 
     async def events() -> AsyncIterator[str]:
         job, last_sent, quiet_s = first, "", 0.0
+        eta = EtaEstimator(time.monotonic)
         while True:
-            body = job.model_dump_json()
+            body = job.model_copy(update={"eta_s": eta.update(job.progress)}).model_dump_json()
             if body != last_sent:
                 yield f"event: job\ndata: {body}\n\n"
                 last_sent, quiet_s = body, 0.0
@@ -76,6 +109,100 @@ async def stream_job(
                 quiet_s = 0.0
             await asyncio.sleep(POLL_INTERVAL_S)
             quiet_s += POLL_INTERVAL_S
-            job = await _load(context, request, job_id)
+            job = await _load(context, request, job_id, user)
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.delete(
+    "/api/jobs/{job_id}",
+    status_code=204,
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+    summary="Delete an upload: its original, its renditions and its job",
+)
+async def delete_job(
+    job_id: str,
+    request: Request,
+    context: FrontendContext = Depends(get_context),
+    user: UserRow = Depends(current_user),
+) -> Response:
+    """Only finished or failed jobs: a job still encoding would write renditions after the delete."""
+    job = await asyncio.to_thread(context.jobs.get, job_id, user.id)
+    if job is None:
+        raise HTTPException(404, f"no job with id {job_id!r}")
+    if not JobStatus(job.status).is_terminal:
+        raise HTTPException(409, f"job {job_id!r} is still {job.status}; delete it once it is done or failed")
+    store = context.store
+    # Objects first, rows last: if anything fails half-way, the job is still listed and can be
+    # deleted again, instead of leaving invisible objects behind.
+    removed = await asyncio.to_thread(store.remove_prefix, store.uploads_bucket, f"{job_id}/")
+    removed += await asyncio.to_thread(store.remove_prefix, store.renditions_bucket, f"{job_id}/")
+    await asyncio.to_thread(context.jobs.delete, job_id)
+    deleted = MediaDeleted(
+        correlation_id=current_correlation_id() or job.correlation_id,
+        job_id=job_id,
+        user_id=user.id,
+        objects_removed=removed,
+    )
+    try:
+        await context.producer.publish(MEDIA_DELETED, deleted)
+    except KafkaError as error:
+        # The deletion itself is done and cannot be undone; only the announcement is lost.
+        log.warning("job %s deleted but not announced: %s", job_id, error)
+    report_activity(
+        request.app,
+        ActivityKind.DELETED,
+        user_id=user.id,
+        subject=f"job:{job_id}",
+        request=f"DELETE /api/jobs/{job_id}",
+        correlation_id=deleted.correlation_id,
+    )
+    return Response(status_code=204)
+
+
+@router.post(
+    "/api/jobs/{job_id}/retry",
+    status_code=202,
+    response_model=UploadAccepted,
+    responses={
+        404: {"model": Problem},
+        409: {"model": Problem},
+        410: {"model": Problem},
+        503: {"model": Problem},
+    },
+    summary="Re-encode a failed job's original again, as a new job",
+)
+async def retry_job(
+    job_id: str,
+    request: Request,
+    context: FrontendContext = Depends(get_context),
+    user: UserRow = Depends(current_user),
+) -> UploadAccepted:
+    """The original is copied inside storage to a new job, so the new attempt starts clean: no
+    marker, partial output or late status event of the failed one can touch it. The failed job
+    stays listed, with its reason, until its owner deletes it."""
+    failed = await asyncio.to_thread(context.jobs.get, job_id, user.id)
+    if failed is None:
+        raise HTTPException(404, f"no job with id {job_id!r}")
+    if failed.status != JobStatus.FAILED:
+        raise HTTPException(409, f"job {job_id!r} is {failed.status}; only failed jobs can be retried")
+    store = context.store
+    if await asyncio.to_thread(store.stat, store.uploads_bucket, failed.source_key) is None:
+        raise HTTPException(410, f"the original of job {job_id!r} is gone; please upload it again")
+    new_job_id = new_id()
+    retry = JobRequested(
+        correlation_id=current_correlation_id() or new_id(),
+        job_id=new_job_id,
+        kind=MediaKind(failed.kind),
+        source_key=f"{new_job_id}/original",
+        filename=failed.filename,
+        content_type=failed.content_type,
+        size_bytes=failed.size_bytes,
+        user_id=user.id,
+    )
+    await asyncio.to_thread(store.copy, store.uploads_bucket, failed.source_key, retry.source_key)
+    await enqueue(context, retry)
+    log.info("job %s retries failed job %s", retry.job_id, job_id)
+    return UploadAccepted(
+        job_id=retry.job_id, status_url=str(request.url_for("get_job", job_id=retry.job_id))
+    )

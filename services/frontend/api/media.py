@@ -1,17 +1,28 @@
-"""GET /media/{job_id}/{name}: download a rendition, streamed from object storage."""
+"""GET /media/{job_id}/{name}: download a rendition, streamed from object storage; and the files of a
+video's HLS package (GET /media/{job_id}/hls/{variant}/{file}), which its master playlist refers to."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import StreamingResponse
 
+from services.frontend.accounts.dependencies import current_user
 from services.frontend.api.schemas import Problem
 from services.frontend.context import FrontendContext, get_context
+from shared.database import UserRow
+from shared.media import HLS_CONTENT_TYPES
 
-router = APIRouter(tags=["media"])
+router = APIRouter(tags=["media"], responses={401: {"model": Problem}})
+#: Media is private to its owner: browsers may cache it, shared caches must not.
+_CACHE = "private, max-age=86400"
+
+#: The only HLS files a package holds: variant playlists and numbered segments (no paths, no dots).
+_HLS_VARIANT = re.compile(r"^[0-9a-z]{1,16}$")
+_HLS_FILE = re.compile(r"^(index\.m3u8|seg_[0-9]{5,9}\.ts)$")
 
 
 @router.get(
@@ -22,9 +33,12 @@ router = APIRouter(tags=["media"])
     summary="Download one rendition of a job",
 )
 async def download_rendition(
-    job_id: str, name: str, context: FrontendContext = Depends(get_context)
+    job_id: str,
+    name: str,
+    context: FrontendContext = Depends(get_context),
+    user: UserRow = Depends(current_user),
 ) -> StreamingResponse:
-    job = await asyncio.to_thread(context.jobs.get, job_id)
+    job = await asyncio.to_thread(context.jobs.get, job_id, user.id)
     rendition = next((r for r in job.renditions if r.name == name), None) if job else None
     if job is None or rendition is None:
         raise HTTPException(404, f"job {job_id!r} has no rendition {name!r}")
@@ -36,8 +50,42 @@ async def download_rendition(
         headers={
             "Content-Length": str(rendition.bytes),
             "Content-Disposition": _attachment(download_name),
-            "Cache-Control": "public, max-age=31536000, immutable",
+            "Cache-Control": _CACHE,
         },
+    )
+
+
+@router.get(
+    "/media/{job_id}/hls/{variant}/{file}",
+    name="download_hls_file",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/vnd.apple.mpegurl": {}, "video/mp2t": {}}},
+        404: {"model": Problem},
+    },
+    summary="One file of a video's HLS package: a variant playlist or a segment",
+)
+async def download_hls_file(
+    job_id: str,
+    variant: str,
+    file: str,
+    context: FrontendContext = Depends(get_context),
+    user: UserRow = Depends(current_user),
+) -> StreamingResponse:
+    job = await asyncio.to_thread(context.jobs.get, job_id, user.id)
+    master = next((r for r in job.renditions if r.name == "hls"), None) if job else None
+    if master is None or not _HLS_VARIANT.match(variant) or not _HLS_FILE.match(file):
+        raise HTTPException(404, f"job {job_id!r} has no HLS file {variant}/{file}")
+    # Beside the master playlist: <job>/hls/<variant>/<file>.
+    key = f"{master.key.rsplit('/', 1)[0]}/{variant}/{file}"
+    store = context.store
+    stored = await asyncio.to_thread(store.stat, store.renditions_bucket, key)
+    if stored is None:
+        raise HTTPException(404, f"job {job_id!r} has no HLS file {variant}/{file}")
+    return StreamingResponse(
+        store.iter_chunks(store.renditions_bucket, key),
+        media_type=HLS_CONTENT_TYPES["." + file.rsplit(".", 1)[-1]],
+        headers={"Content-Length": str(stored.size), "Cache-Control": _CACHE},
     )
 
 

@@ -38,6 +38,8 @@ class JobOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     renditions: list[RenditionOut]
+    #: Seconds left while the job runs, estimated by the live stream (`/events`) from the progress rate.
+    eta_s: float | None = None
 
     @classmethod
     def from_row(cls, job: JobRow, request: Request) -> JobOut:

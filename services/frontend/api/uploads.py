@@ -5,15 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile
 
+from services.frontend.accounts.dependencies import current_user
 from services.frontend.api.schemas import Problem, UploadAccepted
 from services.frontend.context import FrontendContext, get_context
+from services.frontend.job_queue import enqueue
 from services.frontend.upload_rules import UploadRefused, check_filename, check_size
-from shared.events import JOBS_REQUESTED, JobRequested, MediaKind, new_id
+from shared.database import UserRow
+from shared.events import JobRequested, MediaKind, new_id
 from shared.logs import current_correlation_id
-from shared.media import CorruptImage, ImageTooLarge, MediaRejected, NotAnImage, inspect_image
+from shared.media import (
+    CorruptImage,
+    ImageTooLarge,
+    MediaRejected,
+    NotAnImage,
+    inspect_image,
+    sniff_video,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["uploads"])
@@ -29,13 +38,16 @@ _STATUS_FOR_REJECTION: dict[type[MediaRejected], int] = {
     "/api/uploads",
     status_code=202,
     response_model=UploadAccepted,
-    responses={code: {"model": Problem} for code in (400, 413, 415, 422, 503)},
-    summary="Upload an image to re-encode",
+    responses={code: {"model": Problem} for code in (400, 401, 413, 415, 422, 503)},
+    summary="Upload an image or a video to re-encode",
 )
 async def upload(
     request: Request,
-    file: UploadFile = File(description="The image (JPEG, PNG, WebP, GIF, TIFF or AVIF)."),
+    file: UploadFile = File(
+        description="The image (JPEG, PNG, WebP, GIF, TIFF or AVIF) or video (MP4, MOV, MKV, WebM, AVI)."
+    ),
     context: FrontendContext = Depends(get_context),
+    user: UserRow = Depends(current_user),
 ) -> UploadAccepted:
     """Accepts the file, answers 202 with the job id, and re-encodes it in the background.
 
@@ -45,8 +57,7 @@ async def upload(
     try:
         filename = check_filename(file.filename)
         size = file.size if file.size is not None else _measure(file)
-        check_size(size, context.limits.max_upload_bytes)
-        info = await asyncio.to_thread(inspect_image, file.file, context.limits.max_image_pixels)
+        kind, content_type = await asyncio.to_thread(_identify, file, size, context)
     except UploadRefused as refused:
         raise HTTPException(refused.status_code, refused.detail) from refused
     except MediaRejected as rejected:
@@ -57,11 +68,12 @@ async def upload(
     request_event = JobRequested(
         correlation_id=current_correlation_id() or new_id(),
         job_id=job_id,
-        kind=MediaKind.IMAGE,
+        kind=kind,
         source_key=f"{job_id}/original",
         filename=filename,
-        content_type=info.content_type,
+        content_type=content_type,
         size_bytes=size,
+        user_id=user.id,
     )
     store = context.store
     await asyncio.to_thread(
@@ -70,18 +82,29 @@ async def upload(
         request_event.source_key,
         file.file,
         size,
-        info.content_type,
+        content_type,
     )
-    await asyncio.to_thread(context.jobs.create, request_event)
-    try:
-        await context.producer.publish(JOBS_REQUESTED, request_event)
-    except KafkaError as error:
-        reason = "the job could not be queued: the message bus is unavailable, please upload again"
-        log.error("job %s not queued: %s", job_id, error)
-        await asyncio.to_thread(context.jobs.mark_failed, job_id, reason)
-        raise HTTPException(503, reason) from error
-    log.info("job %s queued: %s (%s, %d bytes)", job_id, filename, info.format, size)
+    await enqueue(context, request_event)
     return UploadAccepted(job_id=job_id, status_url=str(request.url_for("get_job", job_id=job_id)))
+
+
+def _identify(file: UploadFile, size: int, context: FrontendContext) -> tuple[MediaKind, str]:
+    """Image or video, and its MIME type, from the file's first bytes; refuses what is over the limits.
+
+    Videos are only recognised by their container here: the workers probe the streams (ffprobe) and
+    fail the job with the reason if they do not decode.
+    """
+    video_type = sniff_video(file.file.read(64))
+    file.file.seek(0)
+    if video_type is not None:
+        check_size(size, context.video_limits.max_upload_bytes)
+        return MediaKind.VIDEO, video_type
+    check_size(size, context.limits.max_upload_bytes)
+    try:
+        info = inspect_image(file.file, context.limits.max_image_pixels)
+    except NotAnImage as error:
+        raise NotAnImage(f"{error}, or a video (MP4, MOV, MKV, WebM or AVI)") from error
+    return MediaKind.IMAGE, info.content_type
 
 
 def _measure(file: UploadFile) -> int:

@@ -9,6 +9,42 @@ const uploadProgress = document.getElementById("upload-progress");
 const moreButton = document.getElementById("more");
 const PAGE = 20;
 let loaded = 0;
+// The session's CSRF token: every change this page asks for carries it (the cookie alone is not enough).
+let csrfToken = "";
+
+async function signIn() {
+  const response = await fetch("/api/auth/me");
+  if (response.status === 401) {
+    location.assign("/login?next=/");
+    return false;
+  }
+  const me = await response.json();
+  csrfToken = me.csrf_token || "";
+  document.getElementById("who").textContent = me.user.username;
+  return true;
+}
+
+async function retry(jobId) {
+  const response = await fetch(`/api/jobs/${jobId}/retry`, { method: "POST", headers: { "X-CSRF-Token": csrfToken } });
+  const body = await response.json().catch(() => ({}));
+  if (response.status !== 202) {
+    message.textContent = body.detail || `retry failed (HTTP ${response.status})`;
+    message.className = "refused";
+    return;
+  }
+  await refresh(body.job_id, true);
+}
+
+async function remove(jobId) {
+  const response = await fetch(`/api/jobs/${jobId}`, { method: "DELETE", headers: { "X-CSRF-Token": csrfToken } });
+  if (response.ok) {
+    document.getElementById(`job-${jobId}`)?.remove();
+    return;
+  }
+  const problem = await response.json().catch(() => ({}));
+  message.textContent = problem.detail || `delete failed (HTTP ${response.status})`;
+  message.className = "refused";
+}
 
 function formatBytes(n) {
   const units = ["B", "KB", "MB", "GB"];
@@ -22,6 +58,8 @@ function jobElement(jobId) {
   if (!li) {
     li = template.content.firstElementChild.cloneNode(true);
     li.id = `job-${jobId}`;
+    li.querySelector(".delete").addEventListener("click", () => remove(jobId));
+    li.querySelector(".retry").addEventListener("click", () => retry(jobId));
   }
   return li;
 }
@@ -34,14 +72,19 @@ function render(job) {
   const bar = li.querySelector(".progress");
   bar.value = job.progress;
   bar.hidden = job.status === "done" || job.status === "failed";
+  li.querySelector(".delete").hidden = !bar.hidden;
+  li.querySelector(".retry").hidden = job.status !== "failed";
   li.querySelector(".error").textContent = job.error || "";
+  li.querySelector(".eta").textContent = bar.hidden ? "" : progressText(job);
+  const hls = job.renditions.find((r) => r.name === "hls");
+  if (hls) showPlayer(li.querySelector(".player"), hls.url, job.renditions.find((r) => r.name === "poster"));
   const list = li.querySelector(".renditions");
   list.replaceChildren(...job.renditions.map((r) => {
     const item = document.createElement("li");
     const link = document.createElement("a");
     link.href = r.url;
     link.textContent = `${r.name} · ${r.width}×${r.height} · ${formatBytes(r.bytes)}`;
-    if (r.name === "thumbnail") {
+    if (r.name === "thumbnail" || r.name === "sprite") {
       const img = document.createElement("img");
       img.src = r.url;
       img.alt = `${job.filename} thumbnail`;
@@ -54,6 +97,44 @@ function render(job) {
   return li;
 }
 
+function progressText(job) {
+  if (job.status !== "processing") return "";
+  const percent = `${Math.round(job.progress * 100)}%`;
+  if (job.eta_s == null) return percent;
+  const left = job.eta_s >= 90 ? `${Math.round(job.eta_s / 60)} min` : `${Math.max(1, Math.round(job.eta_s))} s`;
+  return `${percent} · about ${left} left`;
+}
+
+// hls.js (vendored, static/vendor/hls) is loaded the first time a video is shown, and only where the
+// browser cannot play HLS itself (Safari can).
+let hlsLoaded = null;
+function loadHls() {
+  hlsLoaded ??= new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = "/vendor/hls/hls.light.min.js";
+    script.onload = () => resolve(window.Hls);
+    script.onerror = () => reject(new Error("could not load the HLS player"));
+    document.head.append(script);
+  });
+  return hlsLoaded;
+}
+
+async function showPlayer(video, url, poster) {
+  if (video.dataset.src === url) return;
+  video.dataset.src = url;
+  if (poster) video.poster = poster.url;
+  video.hidden = false;
+  if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = url;
+    return;
+  }
+  const Hls = await loadHls();
+  if (!Hls.isSupported()) return;
+  const player = new Hls();
+  player.loadSource(url);
+  player.attachMedia(video);
+}
+
 function follow(jobId) {
   const source = new EventSource(`/api/jobs/${jobId}/events`);
   source.addEventListener("job", (event) => {
@@ -64,11 +145,12 @@ function follow(jobId) {
   source.onerror = () => { source.close(); setTimeout(() => refresh(jobId), 2000); };
 }
 
-async function refresh(jobId) {
+async function refresh(jobId, prepend = false) {
   const response = await fetch(`/api/jobs/${jobId}`);
   if (!response.ok) return;
   const job = await response.json();
-  render(job);
+  const li = render(job);
+  if (prepend) jobsList.prepend(li);
   if (job.status === "queued" || job.status === "processing") follow(jobId);
 }
 
@@ -79,6 +161,7 @@ function upload(file) {
     body.append("file", file);
     const request = new XMLHttpRequest();
     request.open("POST", "/api/uploads");
+    request.setRequestHeader("X-CSRF-Token", csrfToken);
     request.responseType = "json";
     uploadProgress.hidden = false;
     request.upload.onprogress = (e) => { if (e.lengthComputable) uploadProgress.value = e.loaded / e.total; };
@@ -130,4 +213,4 @@ dropZone.addEventListener("drop", (e) => {
   uploadAll([...e.dataTransfer.files]);
 });
 moreButton.addEventListener("click", loadPage);
-loadPage();
+signIn().then((ok) => { if (ok) loadPage(); });

@@ -294,7 +294,8 @@ class VideoTaskFinished(Event):
 
 
 # --- Metrics: what web servers measure, and what the metrics service makes of it (issue 5) -------------
-# Job timings are derived from jobs.requested and jobs.status, so workers need no extra event.
+# Workers time their own work (`WorkTimed` on metrics.work); job timings derived from jobs.requested and
+# jobs.status remain the fallback for windows in which no worker reported a timing.
 
 
 class RequestObserved(Event):
@@ -321,6 +322,44 @@ class LinkClicked(Event):
     page: str = Field(default="", max_length=300)
     instance_id: str
     user_id: str | None = None
+
+
+class WorkKind(StrEnum):
+    IMAGE = "image"
+    VIDEO_RENDITION = "video_rendition"
+    VIDEO_PREVIEW = "video_preview"
+
+
+class WorkOutcome(StrEnum):
+    DONE = "done"
+    FAILED = "failed"
+
+
+class WorkTimed(Event):
+    """How long one piece of a worker's work took, phase by phase: an image job, or one video task.
+
+    Sent once when the work ends (done or failed). Phases are measured with a monotonic clock; only the
+    queue wait compares wall clocks (the request's `occurred_at` with the start of work)."""
+
+    schema_version: Literal[1] = 1
+    job_id: str
+    #: None for image jobs (a whole job is one piece of work).
+    task_id: str | None = None
+    kind: WorkKind
+    worker_id: str
+    outcome: WorkOutcome
+    queue_wait_s: float = Field(ge=0.0)
+    download_s: float = Field(default=0.0, ge=0.0)
+    encode_s: float = Field(default=0.0, ge=0.0)
+    upload_s: float = Field(default=0.0, ge=0.0)
+    #: The original as downloaded, and every object written (renditions, segments, playlists).
+    bytes_in: int = Field(default=0, ge=0)
+    bytes_out: int = Field(default=0, ge=0)
+
+    @property
+    def busy_s(self) -> float:
+        """Seconds the worker spent on this piece of work."""
+        return self.download_s + self.encode_s + self.upload_s
 
 
 class Distribution(BaseModel):
@@ -359,6 +398,36 @@ class WorkerFigures(BaseModel):
     busy_s: float
 
 
+class WorkerTimings(BaseModel):
+    """One worker's timed work inside a window (from `WorkTimed`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    worker_id: str
+    #: Image jobs and video tasks timed.
+    units: int
+    busy_s: float
+    encode_s: float
+    bytes_in: int
+    bytes_out: int
+
+
+class WorkTimings(BaseModel):
+    """What the workers' own timing events say about one window (empty when no worker reported)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    units: int = 0
+    failed: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    download_s: float = 0.0
+    upload_s: float = 0.0
+    queue_wait_s: Distribution = Field(default_factory=Distribution)
+    encode_s: Distribution = Field(default_factory=Distribution)
+    workers: tuple[WorkerTimings, ...] = ()
+
+
 class LinkCount(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -382,6 +451,8 @@ class WindowFigures(BaseModel):
     queue_wait_s: Distribution = Field(default_factory=Distribution)
     encode_s: Distribution = Field(default_factory=Distribution)
     workers: tuple[WorkerFigures, ...] = ()
+    #: Added later with a default, so older snapshots still validate.
+    work: WorkTimings = Field(default_factory=WorkTimings)
 
 
 class MetricsSnapshot(Event):
@@ -547,6 +618,17 @@ METRICS_SNAPSHOTS: Topic[MetricsSnapshot] = Topic(
     key=lambda event: event.instance_id,
     description="Rolling-window aggregates of each metrics instance (metrics -> metrics, dashboards).",
 )
+# Keyed by job id, not worker id: with 6 partitions like jobs.requested and jobs.status, a job's timings
+# land on the partition index of its request and reports, which the metrics group's range assignment
+# gives to one instance (so that instance sees a job whole). Worker ids would also put all of one busy
+# worker's events on one partition, and one instance.
+METRICS_WORK: Topic[WorkTimed] = Topic(
+    name="metrics.work",
+    event_type=WorkTimed,
+    partitions=6,
+    key=lambda event: event.job_id,
+    description="Phase timings and bytes of each image job and video task (reencoder -> metrics).",
+)
 STORAGE_EVENTS: Topic[StorageNotification] = Topic(
     name="storage.events",
     event_type=StorageNotification,
@@ -570,5 +652,6 @@ ALL_TOPICS: tuple[Topic[Any], ...] = (
     METRICS_REQUESTS,
     METRICS_CLICKS,
     METRICS_SNAPSHOTS,
+    METRICS_WORK,
     STORAGE_EVENTS,
 )

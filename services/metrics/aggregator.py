@@ -7,7 +7,15 @@ from collections.abc import Callable, Iterable
 
 from services.metrics.jobs import JobFinished, JobStarted, JobTracker
 from services.metrics.sketch import from_distribution, to_distribution
-from services.metrics.windows import WINDOWS, Figures, RollingWindow, RouteFigures, WorkerFigures
+from services.metrics.windows import (
+    WINDOWS,
+    Figures,
+    RollingWindow,
+    RouteFigures,
+    WorkerFigures,
+    WorkerTimingFigures,
+    WorkTimingFigures,
+)
 from shared.events import (
     JobRequested,
     JobStatus,
@@ -17,6 +25,10 @@ from shared.events import (
     MetricsSnapshot,
     RequestObserved,
     WindowFigures,
+    WorkerTimings,
+    WorkOutcome,
+    WorkTimed,
+    WorkTimings,
     new_id,
 )
 from shared.events import RouteFigures as RouteFiguresMessage
@@ -25,7 +37,7 @@ from shared.events import WorkerFigures as WorkerFiguresMessage
 #: Links a snapshot carries per window (each link lives on one partition, so this is exact per link).
 TOP_LINKS = 20
 
-MetricEvent = RequestObserved | LinkClicked | JobRequested | JobStatusChanged
+MetricEvent = RequestObserved | LinkClicked | JobRequested | JobStatusChanged | WorkTimed
 _Adder = Callable[[Figures], None]
 
 
@@ -45,6 +57,10 @@ class Aggregator:
             self._each_bucket(event.occurred_at.timestamp(), now, lambda f: _add_request(f, event))
         elif isinstance(event, LinkClicked):
             self._each_bucket(event.occurred_at.timestamp(), now, lambda f: f.clicks.update((event.link,)))
+        elif isinstance(event, WorkTimed):
+            # A redelivered timing would count twice; workers publish one per piece of work, and the
+            # rare duplicate (a producer retry) only nudges the figures.
+            self._each_bucket(event.occurred_at.timestamp(), now, lambda f: _add_timing(f, event))
         elif isinstance(event, JobRequested):
             if self.jobs.requested(event):
                 self._each_bucket(event.occurred_at.timestamp(), now, lambda f: _add_upload(f, event))
@@ -121,6 +137,25 @@ def _add_finished(figures: Figures, finished: JobFinished) -> None:
         worker.busy_s += finished.encode_s
 
 
+def _add_timing(figures: Figures, event: WorkTimed) -> None:
+    work = figures.work
+    work.units += 1
+    if event.outcome == WorkOutcome.FAILED:
+        work.failed += 1
+    work.bytes_in += event.bytes_in
+    work.bytes_out += event.bytes_out
+    work.download_s += event.download_s
+    work.upload_s += event.upload_s
+    work.queue_wait_s.add(event.queue_wait_s)
+    work.encode_s.add(event.encode_s)
+    worker = work.worker(event.worker_id)
+    worker.units += 1
+    worker.busy_s += event.busy_s
+    worker.encode_s += event.encode_s
+    worker.bytes_in += event.bytes_in
+    worker.bytes_out += event.bytes_out
+
+
 # --- Figures <-> the WindowFigures message of a snapshot ----------------------------------------------
 
 
@@ -151,7 +186,50 @@ def to_window_message(span_s: int, figures: Figures) -> WindowFigures:
             WorkerFiguresMessage(worker_id=worker_id, jobs=w.jobs, busy_s=round(w.busy_s, 3))
             for worker_id, w in sorted(figures.workers.items())
         ),
+        work=to_work_message(figures.work),
     )
+
+
+def to_work_message(work: WorkTimingFigures) -> WorkTimings:
+    return WorkTimings(
+        units=work.units,
+        failed=work.failed,
+        bytes_in=work.bytes_in,
+        bytes_out=work.bytes_out,
+        download_s=round(work.download_s, 6),
+        upload_s=round(work.upload_s, 6),
+        queue_wait_s=to_distribution(work.queue_wait_s),
+        encode_s=to_distribution(work.encode_s),
+        workers=tuple(
+            WorkerTimings(
+                worker_id=worker_id,
+                units=w.units,
+                busy_s=round(w.busy_s, 6),
+                encode_s=round(w.encode_s, 6),
+                bytes_in=w.bytes_in,
+                bytes_out=w.bytes_out,
+            )
+            for worker_id, w in sorted(work.workers.items())
+        ),
+    )
+
+
+def from_work_message(message: WorkTimings) -> WorkTimingFigures:
+    work = WorkTimingFigures(
+        units=message.units,
+        failed=message.failed,
+        bytes_in=message.bytes_in,
+        bytes_out=message.bytes_out,
+        download_s=message.download_s,
+        upload_s=message.upload_s,
+        queue_wait_s=from_distribution(message.queue_wait_s),
+        encode_s=from_distribution(message.encode_s),
+    )
+    for w in message.workers:
+        work.workers[w.worker_id] = WorkerTimingFigures(
+            units=w.units, busy_s=w.busy_s, encode_s=w.encode_s, bytes_in=w.bytes_in, bytes_out=w.bytes_out
+        )
+    return work
 
 
 def from_window_message(message: WindowFigures) -> Figures:
@@ -163,6 +241,7 @@ def from_window_message(message: WindowFigures) -> Figures:
         bytes_out=message.bytes_out,
         queue_wait_s=from_distribution(message.queue_wait_s),
         encode_s=from_distribution(message.encode_s),
+        work=from_work_message(message.work),
     )
     for r in message.routes:
         figures.routes[(r.method, r.route)] = RouteFigures(

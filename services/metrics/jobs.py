@@ -1,9 +1,10 @@
 """Where every job stands, and its timings, derived from `jobs.requested` and `jobs.status`.
 
-Workers publish no timing event of their own: a job's queue wait is its first `processing` report
-minus its request, its encode time is its final report minus its first `processing` report, and the
-worker is the one that finished it. Reports can be redelivered or arrive out of order (two topics),
-so a job counts once per state and a finished job is never revived by a late message.
+These are the fallback for the workers' own timings (`metrics.work`, preferred by the summary where
+present): a job's queue wait is its first `processing` report minus its request, its encode time is
+its final report minus its first `processing` report, and the worker is the one that finished it.
+Reports can be redelivered or arrive out of order (two topics), so a job counts once per state and a
+finished job is never revived by a late message.
 """
 
 from __future__ import annotations

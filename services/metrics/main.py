@@ -1,6 +1,7 @@
 """Metrics service: the design's continuous metrics analysis.
 
 Consumes:  metrics.requests, metrics.clicks   (group "metrics", replayed from 5 min ago on assignment)
+           metrics.work                        (group "metrics", likewise: workers' phase timings and bytes)
            jobs.requested, jobs.status         (group "metrics", replayed from the beginning: job state)
            metrics.snapshots                   (no group: every instance reads every peer's snapshot)
 Produces:  metrics.snapshots (every 2 s), alerts (raised / cleared), dead-letters, services.heartbeats

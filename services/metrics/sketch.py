@@ -40,6 +40,9 @@ def from_distribution(distribution: Distribution) -> DDSketch:
         message = DDSketchMessage()
         message.ParseFromString(base64.b64decode(distribution.sketch))
         sketch.merge(DDSketchProto.from_proto(message))  # type: ignore[no-untyped-call]
+        # The protobuf form carries the bins but not the sum; the Distribution has it exactly, and
+        # totals (seconds encoded) read it after a snapshot's trip.
+        sketch._sum = distribution.sum
     return sketch
 
 

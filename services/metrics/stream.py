@@ -35,6 +35,7 @@ from shared.events import (
     METRICS_CLICKS,
     METRICS_REQUESTS,
     METRICS_SNAPSHOTS,
+    METRICS_WORK,
     Alert,
     AlertState,
     DeadLetter,
@@ -49,7 +50,7 @@ from shared.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 #: Topics whose figures live in windows: replayed from the start of the longest window.
-WINDOWED_TOPICS: tuple[Topic[Any], ...] = (METRICS_REQUESTS, METRICS_CLICKS)
+WINDOWED_TOPICS: tuple[Topic[Any], ...] = (METRICS_REQUESTS, METRICS_CLICKS, METRICS_WORK)
 #: Topics that hold job state: replayed from the beginning.
 STATE_TOPICS: tuple[Topic[Any], ...] = (JOBS_REQUESTED, JOBS_STATUS)
 
@@ -96,8 +97,8 @@ class MetricStreamReader:
             client_id=client_id,
             enable_auto_commit=True,
             auto_offset_reset="latest",
-            # Range keeps partition i of jobs.requested and jobs.status (same key, same count) on the
-            # same instance, so each job's request and reports meet in one place.
+            # Range keeps partition i of jobs.requested, jobs.status and metrics.work (same key, same
+            # count) on the same instance, so each job's request, reports and timings meet in one place.
             partition_assignment_strategy=(RangePartitionAssignor,),
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.heartbeat_interval_ms,

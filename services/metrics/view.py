@@ -14,7 +14,7 @@ from typing import Any
 
 from services.metrics.aggregator import from_window_message
 from services.metrics.sketch import quantiles
-from services.metrics.windows import WINDOWS, Figures, RouteFigures
+from services.metrics.windows import WINDOWS, Figures, RouteFigures, WorkTimingFigures
 from shared.events import MetricsSnapshot, utc_now
 
 #: A peer's snapshot older than this no longer counts (it stopped, or lost its partitions).
@@ -81,7 +81,14 @@ def summarise_window(span_s: int, figures: Figures) -> dict[str, Any]:
         overall.merge(route_figures)
     requests, errors = overall.requests, overall.errors
     finished = figures.jobs_done + figures.jobs_failed
-    encode_total_s = figures.encode_s.sum if figures.encode_s.count else 0.0
+    # Where workers reported their own timings (metrics.work), those count; the figures derived from
+    # job reports are the fallback (workers that publish no timings, or a window before they did).
+    work = figures.work
+    timed = work.units > 0
+    encode_s = work.encode_s if timed else figures.encode_s
+    queue_wait_s = work.queue_wait_s if timed else figures.queue_wait_s
+    encode_total_s = encode_s.sum if encode_s.count else 0.0
+    written = work.bytes_out if timed else figures.bytes_out
     return {
         "span_s": span_s,
         "requests": requests,
@@ -116,18 +123,58 @@ def summarise_window(span_s: int, figures: Figures) -> dict[str, Any]:
         "bytes_in": figures.bytes_in,
         "bytes_out": figures.bytes_out,
         # Encode throughput: rendition bytes written per second of the window.
-        "encode_bytes_per_s": round(figures.bytes_out / span_s, 1),
-        "encode_s": quantiles(figures.encode_s, digits=3),
+        "encode_bytes_per_s": round(written / span_s, 1),
+        "encode_s": quantiles(encode_s, digits=3),
         "encode_seconds_total": round(encode_total_s, 3),
-        "queue_wait_s": quantiles(figures.queue_wait_s, digits=3),
-        "workers": [
-            {
-                "worker_id": worker_id,
-                "jobs": w.jobs,
-                "busy_s": round(w.busy_s, 3),
-                "utilisation": round(min(1.0, w.busy_s / span_s), 3),
-            }
-            for worker_id, w in sorted(figures.workers.items())
-        ],
+        "queue_wait_s": quantiles(queue_wait_s, digits=3),
+        "timings_from": "workers" if timed else "job_reports",
+        "workers": summarise_workers(span_s, figures),
+        "work": summarise_work(work),
         "top_links": [{"link": link, "clicks": n} for link, n in figures.clicks.most_common(10)],
     }
+
+
+def summarise_workers(span_s: int, figures: Figures) -> list[dict[str, Any]]:
+    """Every worker seen in the window; busy time from its own timings when it sent any."""
+    rows = []
+    for worker_id in sorted(set(figures.workers) | set(figures.work.workers)):
+        derived = figures.workers.get(worker_id)
+        timed = figures.work.workers.get(worker_id)
+        busy_s = timed.busy_s if timed is not None else derived.busy_s if derived is not None else 0.0
+        rows.append(
+            {
+                "worker_id": worker_id,
+                # Jobs this worker finished (reported done or failed), as before timings existed.
+                "jobs": derived.jobs if derived is not None else 0,
+                "busy_s": round(busy_s, 3),
+                "utilisation": round(min(1.0, busy_s / span_s), 3),
+                # From its timings: image jobs and video tasks, bytes, and how fast it encodes.
+                "units": timed.units if timed is not None else 0,
+                "bytes_in": timed.bytes_in if timed is not None else 0,
+                "bytes_out": timed.bytes_out if timed is not None else 0,
+                "encode_bytes_per_s": _per_second(timed.bytes_in, timed.encode_s) if timed else None,
+            }
+        )
+    return rows
+
+
+def summarise_work(work: WorkTimingFigures) -> dict[str, Any]:
+    """The workers' own timings of the window, whole (image jobs and video tasks alike)."""
+    encode_total_s = work.encode_s.sum if work.encode_s.count else 0.0
+    return {
+        "units": work.units,
+        "failed": work.failed,
+        "bytes_in": work.bytes_in,
+        "bytes_out": work.bytes_out,
+        "download_seconds_total": round(work.download_s, 3),
+        "encode_seconds_total": round(encode_total_s, 3),
+        "upload_seconds_total": round(work.upload_s, 3),
+        # Source bytes encoded per second of encoding: the encoders' speed, whatever the traffic.
+        "encode_bytes_per_s": _per_second(work.bytes_in, encode_total_s),
+        "queue_wait_s": quantiles(work.queue_wait_s, digits=3),
+        "encode_s": quantiles(work.encode_s, digits=3),
+    }
+
+
+def _per_second(amount: int, seconds: float) -> float | None:
+    return round(amount / seconds, 1) if seconds > 0 else None

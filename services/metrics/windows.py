@@ -48,6 +48,59 @@ class WorkerFigures:
 
 
 @dataclass
+class WorkerTimingFigures:
+    """One worker's timed work (from `WorkTimed`): units are image jobs and video tasks."""
+
+    units: int = 0
+    busy_s: float = 0.0
+    encode_s: float = 0.0
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+    def merge(self, other: WorkerTimingFigures) -> None:
+        self.units += other.units
+        self.busy_s += other.busy_s
+        self.encode_s += other.encode_s
+        self.bytes_in += other.bytes_in
+        self.bytes_out += other.bytes_out
+
+
+@dataclass
+class WorkTimingFigures:
+    """What the workers' own timing events say; kept apart from the figures derived from job reports,
+    so the summary can prefer these wherever a worker reported."""
+
+    units: int = 0
+    failed: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    download_s: float = 0.0
+    upload_s: float = 0.0
+    queue_wait_s: DDSketch = field(default_factory=new_sketch)
+    encode_s: DDSketch = field(default_factory=new_sketch)
+    workers: dict[str, WorkerTimingFigures] = field(default_factory=dict)
+
+    def worker(self, worker_id: str) -> WorkerTimingFigures:
+        figures = self.workers.get(worker_id)
+        if figures is None:
+            figures = self.workers[worker_id] = WorkerTimingFigures()
+        return figures
+
+    def merge(self, other: WorkTimingFigures) -> None:
+        self.units += other.units
+        self.failed += other.failed
+        self.bytes_in += other.bytes_in
+        self.bytes_out += other.bytes_out
+        self.download_s += other.download_s
+        self.upload_s += other.upload_s
+        for sketch, more in ((self.queue_wait_s, other.queue_wait_s), (self.encode_s, other.encode_s)):
+            if more.count:
+                sketch.merge(more)
+        for worker_id, worker in other.workers.items():
+            self.worker(worker_id).merge(worker)
+
+
+@dataclass
 class Figures:
     """What happened in one bucket, or (merged) in one whole window."""
 
@@ -61,6 +114,7 @@ class Figures:
     queue_wait_s: DDSketch = field(default_factory=new_sketch)
     encode_s: DDSketch = field(default_factory=new_sketch)
     workers: dict[str, WorkerFigures] = field(default_factory=dict)
+    work: WorkTimingFigures = field(default_factory=WorkTimingFigures)
 
     def route(self, method: str, route: str) -> RouteFigures:
         key = (method, route)
@@ -89,6 +143,7 @@ class Figures:
                 sketch.merge(more)
         for worker_id, worker in other.workers.items():
             self.worker(worker_id).merge(worker)
+        self.work.merge(other.work)
 
 
 class RollingWindow:

@@ -16,7 +16,8 @@ from services.reencoder.image_encoder import EncodedFile, encode_image
 from services.reencoder.job_outcome import JobAnnouncer
 from services.reencoder.pool import EncoderPool
 from services.reencoder.renditions import manifest_key, rendition_key
-from shared.events import JobRequested, JobStatus, Rendition
+from services.reencoder.timing import PhaseTimer, TimingReporter
+from shared.events import JobRequested, JobStatus, Rendition, WorkKind, WorkOutcome
 from shared.kafka import Delivery
 from shared.media import MediaRejected
 from shared.storage import MediaStore
@@ -30,6 +31,7 @@ class ImageJobHandler:
     pool: EncoderPool
     max_pixels: int
     job_timeout_s: float
+    timings: TimingReporter
     scratch_root: Path | None = None
 
     @property
@@ -42,45 +44,68 @@ class ImageJobHandler:
             return
 
         log.info("job %s: started (attempt %d)", job.job_id, delivery.attempt)
+        timer = PhaseTimer()
         await self._report(job, JobStatus.PROCESSING, progress=0.0)
         with tempfile.TemporaryDirectory(prefix=f"job-{job.job_id}-", dir=self.scratch_root) as scratch:
             try:
-                renditions = await self._encode_and_store(job, Path(scratch))
+                renditions = await self._encode_and_store(job, Path(scratch), timer)
             except MediaRejected as rejected:
                 log.info("job %s: input refused: %s", job.job_id, rejected)
+                await self._timed(job, timer, WorkOutcome.FAILED)
                 await self._report(job, JobStatus.FAILED, error=str(rejected))
                 return
             except TimeoutError:
                 reason = f"encoding took longer than the {self.job_timeout_s:.0f} s limit"
+                await self._timed(job, timer, WorkOutcome.FAILED)
                 await self._report(job, JobStatus.FAILED, error=reason)
                 return
         log.info("job %s: done, %d renditions", job.job_id, len(renditions))
+        # Timed before the final report, so that a reader who sees the job done finds its timing too.
+        await self._timed(job, timer, WorkOutcome.DONE)
         await self._report(job, JobStatus.DONE, progress=1.0, renditions=renditions)
 
     async def give_up(self, job: JobRequested, reason: str) -> None:
         """Retries are exhausted: the user sees the job failed instead of waiting forever."""
         await self._report(job, JobStatus.FAILED, error=f"internal error, retries exhausted: {reason}")
 
-    async def _encode_and_store(self, job: JobRequested, scratch: Path) -> tuple[Rendition, ...]:
+    async def _encode_and_store(
+        self, job: JobRequested, scratch: Path, timer: PhaseTimer
+    ) -> tuple[Rendition, ...]:
         source = scratch / "original"
-        if await asyncio.to_thread(self.store.stat, self.store.uploads_bucket, job.source_key) is None:
-            raise MediaRejected("the uploaded original is missing from storage")
-        await asyncio.to_thread(self.store.download, self.store.uploads_bucket, job.source_key, source)
+        with timer.phase("download"):
+            if await asyncio.to_thread(self.store.stat, self.store.uploads_bucket, job.source_key) is None:
+                raise MediaRejected("the uploaded original is missing from storage")
+            await asyncio.to_thread(self.store.download, self.store.uploads_bucket, job.source_key, source)
+        timer.bytes_in = source.stat().st_size
         await self._report(job, JobStatus.PROCESSING, progress=0.1)
 
-        encoded = await self.pool.run(
-            encode_image, source, scratch / "out", self.max_pixels, timeout_s=self.job_timeout_s
-        )
+        with timer.phase("encode"):
+            encoded = await self.pool.run(
+                encode_image, source, scratch / "out", self.max_pixels, timeout_s=self.job_timeout_s
+            )
         await self._report(job, JobStatus.PROCESSING, progress=0.6)
 
-        renditions = tuple([await self._store_rendition(job, file) for file in encoded])
-        await asyncio.to_thread(
-            self.store.put_json,
-            self.store.renditions_bucket,
-            manifest_key(job.job_id),
-            {"job_id": job.job_id, "renditions": [r.model_dump() for r in renditions]},
-        )
+        with timer.phase("upload"):
+            renditions = tuple([await self._store_rendition(job, file) for file in encoded])
+            await asyncio.to_thread(
+                self.store.put_json,
+                self.store.renditions_bucket,
+                manifest_key(job.job_id),
+                {"job_id": job.job_id, "renditions": [r.model_dump() for r in renditions]},
+            )
+        timer.bytes_out = sum(rendition.bytes for rendition in renditions)
         return renditions
+
+    async def _timed(self, job: JobRequested, timer: PhaseTimer, outcome: WorkOutcome) -> None:
+        await self.timings.report(
+            timer,
+            correlation_id=job.correlation_id,
+            job_id=job.job_id,
+            task_id=None,
+            kind=WorkKind.IMAGE,
+            requested_at=job.occurred_at,
+            outcome=outcome,
+        )
 
     async def _store_rendition(self, job: JobRequested, file: EncodedFile) -> Rendition:
         key = rendition_key(job.job_id, file.spec)

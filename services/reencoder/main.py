@@ -7,6 +7,7 @@ Produces:  jobs.status          (processing / progress / done / failed, keyed by
            video.tasks          (a video job's fan-out, spread over partitions)
            video.tasks.finished (a task's outcome, keyed by job id)
            video.progress       (a running task's progress, about once a second, keyed by job id)
+           metrics.work         (phase timings and bytes of each image job and video task, by job id)
            dead-letters         (requests it gave up on)
            services.heartbeats
 HTTP:      none; scale it by starting more processes (`docker compose up --scale reencoder=4`).
@@ -27,6 +28,7 @@ from services.reencoder.job_handler import ImageJobHandler
 from services.reencoder.job_outcome import JobAnnouncer
 from services.reencoder.job_router import JobRouter
 from services.reencoder.pool import EncoderPool
+from services.reencoder.timing import TimingReporter
 from services.reencoder.video.completion import VideoJobCompletion
 from services.reencoder.video.planner import VideoJobPlanner
 from services.reencoder.video.scratch import sweep_stale_scratch
@@ -35,6 +37,7 @@ from shared.events import (
     DEAD_LETTERS,
     JOBS_REQUESTED,
     JOBS_STATUS,
+    METRICS_WORK,
     SERVICE_HEARTBEATS,
     VIDEO_PROGRESS,
     VIDEO_TASKS,
@@ -83,6 +86,7 @@ async def serve(
             VIDEO_TASKS.name,
             VIDEO_TASKS_FINISHED.name,
             VIDEO_PROGRESS.name,
+            METRICS_WORK.name,
             DEAD_LETTERS.name,
             SERVICE_HEARTBEATS.name,
         ),
@@ -94,12 +98,14 @@ async def serve(
         async with EventProducer(kafka, client_id=settings.worker_id) as producer:
             store = MediaStore(storage)
             announcer = JobAnnouncer(store, producer, settings.worker_id)
+            timings = TimingReporter(producer, settings.worker_id)
             jobs = JobRouter(
                 image=ImageJobHandler(
                     announcer=announcer,
                     pool=pool,
                     max_pixels=limits.max_image_pixels,
                     job_timeout_s=settings.job_timeout_s,
+                    timings=timings,
                     scratch_root=settings.scratch_dir,
                 ),
                 video=VideoJobPlanner(
@@ -111,6 +117,7 @@ async def serve(
                 producer,
                 settings.worker_id,
                 video_limits,
+                timings,
                 settings.scratch_dir,
                 ffmpeg=video_limits.ffmpeg_binary,
                 ffprobe=video_limits.ffprobe_binary,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -129,3 +131,19 @@ def test_oversized_forms_are_refused_before_they_are_read(site: Site) -> None:
             "/api/auth/register", json={"username": "a", "email": "b", "password": "c" * 100_000}
         )
         assert register.status_code == 413
+
+
+def test_a_signed_in_users_click_joins_their_activity(site: Site) -> None:
+    user_id = site.http.get("/api/auth/me").json()["user"]["user_id"]
+    link = f"/docs#{user_id[:8]}"
+    assert site.http.post("/api/clicks", json={"link": link, "page": "/"}).status_code == 202
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        clicks = [
+            event
+            for event in read_topic(site.stack, USER_ACTIVITY, 2)
+            if event.kind == ActivityKind.CLICKED and event.subject == f"link:{link}"
+        ]
+        if clicks:
+            break
+    assert [event.user_id for event in clicks] == [user_id]

@@ -12,9 +12,19 @@ import pytest
 
 from infra.local.processes import free_port, wait_for_port
 from infra.local.stack import LocalStack
-from shared.events import ALERTS, METRICS_REQUESTS, AlertState, RequestObserved
+from shared.events import (
+    ALERTS,
+    METRICS_REQUESTS,
+    METRICS_WORK,
+    AlertState,
+    RequestObserved,
+    WorkKind,
+    WorkOutcome,
+)
 from shared.kafka import EventProducer
+from tests.media_samples import image_bytes, truncated
 from tests.system.conftest import Site, read_topic, start_site
+from tests.video_samples import video_bytes
 
 pytestmark = pytest.mark.system
 
@@ -83,11 +93,22 @@ def test_a_bad_click_is_refused_with_a_reason(metrics_site: Site) -> None:
 
 def test_an_upload_shows_in_job_and_worker_figures(metrics_site: Site) -> None:
     job_id = metrics_site.upload_ok()
-    assert metrics_site.wait_for(job_id)["status"] == "done"
+    job = metrics_site.wait_for(job_id)
+    assert job["status"] == "done"
+
+    # The worker timed the job itself, phase by phase, on metrics.work.
+    (timing,) = [t for t in read_topic(metrics_site.stack, METRICS_WORK) if t.job_id == job_id]
+    assert (timing.kind, timing.outcome, timing.task_id) == (WorkKind.IMAGE, WorkOutcome.DONE, None)
+    assert timing.worker_id == job["worker_id"]
+    assert timing.encode_s > 0
+    assert timing.busy_s >= timing.encode_s
+    assert timing.bytes_in > 0
+    assert timing.bytes_out > 0
 
     def counted(summary: dict[str, Any]) -> bool:
         window = summary["windows"]["300s"]
-        return window["uploads"] >= 1 and window["jobs"]["done"] >= 1 and bool(window["workers"])
+        timed: dict[str, int] = {w["worker_id"]: w["units"] for w in window["workers"]}
+        return bool(window["uploads"] >= 1 and window["jobs"]["done"] >= 1 and timed.get(timing.worker_id, 0))
 
     window = summary_when(metrics_site.http, counted)["windows"]["300s"]
     assert window["encode_s"]["p50"] is not None
@@ -95,6 +116,46 @@ def test_an_upload_shows_in_job_and_worker_figures(metrics_site: Site) -> None:
     assert window["bytes_in"] > 0
     assert window["bytes_out"] > 0
     assert window["workers"][0]["utilisation"] > 0
+    # Figures the summary now takes from the workers' timings.
+    assert window["timings_from"] == "workers"
+    worker = next(w for w in window["workers"] if w["worker_id"] == timing.worker_id)
+    assert worker["utilisation"] > 0
+    assert worker["encode_bytes_per_s"] > 0
+    assert worker["bytes_out"] >= timing.bytes_out
+    assert window["work"]["encode_bytes_per_s"] > 0
+
+
+def test_a_failed_job_is_timed_as_failed(metrics_site: Site) -> None:
+    job_id = metrics_site.upload_ok(truncated(image_bytes(1200, 900, "PNG")), "broken.png")
+    assert metrics_site.wait_for(job_id)["status"] == "failed"
+
+    (timing,) = [t for t in read_topic(metrics_site.stack, METRICS_WORK) if t.job_id == job_id]
+    assert timing.outcome == WorkOutcome.FAILED
+    assert timing.bytes_in > 0
+    assert timing.bytes_out == 0
+
+    def counted(summary: dict[str, Any]) -> bool:
+        return bool(summary["windows"]["300s"]["work"]["failed"] >= 1)
+
+    summary_when(metrics_site.http, counted)
+
+
+def test_each_video_task_is_timed_on_its_own(metrics_site: Site) -> None:
+    response = metrics_site.upload(video_bytes(seconds=2), "clip.mp4", "application/octet-stream")
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job_id"]
+    assert metrics_site.wait_for(job_id, timeout=180)["status"] == "done"
+
+    timings = [t for t in read_topic(metrics_site.stack, METRICS_WORK) if t.job_id == job_id]
+    # A small video makes one rendition task and one preview task.
+    assert sorted(t.kind for t in timings) == [WorkKind.VIDEO_PREVIEW, WorkKind.VIDEO_RENDITION]
+    assert len({t.task_id for t in timings}) == 2
+    assert None not in {t.task_id for t in timings}
+    for timing in timings:
+        assert timing.outcome == WorkOutcome.DONE
+        assert timing.encode_s > 0
+        assert timing.bytes_in > 0
+        assert timing.bytes_out > 0
 
 
 def test_every_service_with_http_serves_prometheus_metrics(metrics_site: Site) -> None:

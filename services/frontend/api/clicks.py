@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.frontend.accounts.dependencies import Caller, page_caller
+from services.frontend.activity import report_activity
 from services.frontend.telemetry_middleware import telemetry_of
-from shared.events import METRICS_CLICKS, LinkClicked, new_id
+from shared.events import METRICS_CLICKS, ActivityKind, LinkClicked, new_id
 
 
 class ClickIn(BaseModel):
@@ -24,16 +26,30 @@ router = APIRouter(tags=["metrics"])
 
 
 @router.post("/api/clicks", status_code=202, summary="Record a click on a tracked link (fire and forget)")
-async def record_click(click: ClickIn, request: Request) -> ClickAccepted:
+async def record_click(
+    click: ClickIn, request: Request, caller: Caller | None = Depends(page_caller)
+) -> ClickAccepted:
+    """Visitors' clicks count too; a signed-in user's also join their activity timeline. No CSRF
+    token is asked: a forged click changes nothing of anyone's data."""
     telemetry = telemetry_of(request.state)
+    user_id = caller.user.id if caller else None
+    correlation_id = request.headers.get("X-Correlation-ID") or new_id()
     telemetry.emitter.emit(
         METRICS_CLICKS,
         LinkClicked(
-            correlation_id=request.headers.get("X-Correlation-ID") or new_id(),
+            correlation_id=correlation_id,
             link=click.link,
             page=click.page,
             instance_id=telemetry.instance_id,
-            user_id=getattr(request.state, "user_id", None),
+            user_id=user_id,
         ),
+    )
+    report_activity(
+        request.app,
+        ActivityKind.CLICKED,
+        user_id=user_id,
+        subject=f"link:{click.link}",
+        request="POST /api/clicks",
+        correlation_id=correlation_id,
     )
     return ClickAccepted()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.reencoder.job_outcome import remove_outputs
+from services.reencoder.timing import PhaseTimer, TimingReporter
 from services.reencoder.video import keys
 from services.reencoder.video.commands import (
     hls_command,
@@ -42,6 +43,8 @@ from shared.events import (
     VideoTaskKind,
     VideoTaskProgress,
     VideoTaskRequested,
+    WorkKind,
+    WorkOutcome,
 )
 from shared.kafka import Delivery, EventProducer
 from shared.media import HLS_CONTENT_TYPES, MediaRejected
@@ -66,6 +69,7 @@ class VideoTaskHandler:
     producer: EventProducer
     worker_id: str
     limits: VideoLimits
+    timings: TimingReporter
     scratch_root: Path | None = None
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
@@ -81,20 +85,23 @@ class VideoTaskHandler:
             return
 
         log.info("task %s/%s: started (attempt %d)", task.job_id, task.task_id, delivery.attempt)
+        timer = PhaseTimer()
         with tempfile.TemporaryDirectory(
             prefix=f"task-{task.job_id}-{task.task_id}-", dir=self.scratch_root
         ) as scratch_dir:
             scratch = Path(scratch_dir)
             try:
-                result = await self._within_budget(task, scratch)
+                result = await self._within_budget(task, scratch, timer)
             except JobAlreadyFailed:
                 await asyncio.to_thread(self._remove_own_outputs, task)
                 log.info("task %s/%s stopped: the job has failed", task.job_id, task.task_id)
+                await self._timed(task, timer, WorkOutcome.FAILED)
                 return
             except MediaRejected as rejected:
                 reason = str(rejected).replace(str(scratch) + "/", "")
                 await asyncio.to_thread(self._remove_own_outputs, task)
                 log.info("task %s/%s failed: %s", task.job_id, task.task_id, reason)
+                await self._timed(task, timer, WorkOutcome.FAILED)
                 await self._finished(task, error=reason)
                 return
         await asyncio.to_thread(
@@ -104,35 +111,41 @@ class VideoTaskHandler:
             # Another task failed the job while this one encoded: leave nothing behind.
             await asyncio.to_thread(self._remove_own_outputs, task)
             await asyncio.to_thread(self.store.remove_prefix, self.store.renditions_bucket, marker)
+            await self._timed(task, timer, WorkOutcome.FAILED)
             return
         log.info("task %s/%s: done", task.job_id, task.task_id)
+        await self._timed(task, timer, WorkOutcome.DONE)
         await self._finished(task, error=None)
 
     async def give_up(self, task: VideoTaskRequested, reason: str) -> None:
         """Retries are exhausted: fail the job instead of leaving it encoding forever."""
         await self._finished(task, error=f"internal error, retries exhausted: {reason}")
 
-    async def _within_budget(self, task: VideoTaskRequested, scratch: Path) -> TaskResult:
+    async def _within_budget(self, task: VideoTaskRequested, scratch: Path, timer: PhaseTimer) -> TaskResult:
         """The whole task (download, encode, package, upload) gets one time budget; ffmpeg is killed
         when it runs out."""
         limit_s = self.limits.task_timeout_s
         try:
             async with asyncio.timeout(limit_s):
-                return await self._make_outputs(task, scratch)
+                return await self._make_outputs(task, scratch, timer)
         except TimeoutError:
             raise EncodeTimedOut(f"encoding took longer than the {limit_s:g} s limit per task") from None
 
-    async def _make_outputs(self, task: VideoTaskRequested, scratch: Path) -> TaskResult:
+    async def _make_outputs(self, task: VideoTaskRequested, scratch: Path, timer: PhaseTimer) -> TaskResult:
         source = scratch / "original"
-        if await asyncio.to_thread(self.store.stat, self.store.uploads_bucket, task.source_key) is None:
-            raise MediaRejected("the uploaded original is missing from storage")
-        await asyncio.to_thread(self.store.download, self.store.uploads_bucket, task.source_key, source)
+        with timer.phase("download"):
+            if await asyncio.to_thread(self.store.stat, self.store.uploads_bucket, task.source_key) is None:
+                raise MediaRejected("the uploaded original is missing from storage")
+            await asyncio.to_thread(self.store.download, self.store.uploads_bucket, task.source_key, source)
+        timer.bytes_in = source.stat().st_size
         if task.kind == VideoTaskKind.PREVIEW:
-            renditions = await self._previews(task, source, scratch)
+            renditions = await self._previews(task, source, scratch, timer)
             return TaskResult(task_id=task.task_id, worker_id=self.worker_id, renditions=renditions)
-        return await self._rendition(task, source, scratch)
+        return await self._rendition(task, source, scratch, timer)
 
-    async def _rendition(self, task: VideoTaskRequested, source: Path, scratch: Path) -> TaskResult:
+    async def _rendition(
+        self, task: VideoTaskRequested, source: Path, scratch: Path, timer: PhaseTimer
+    ) -> TaskResult:
         output, job_id = task.output, task.job_id
         mp4 = scratch / f"{output.name}.mp4"
         command = rendition_command(
@@ -144,31 +157,31 @@ class VideoTaskHandler:
             threads=self.limits.ffmpeg_threads,
             ffmpeg_binary=self.ffmpeg,
         )
-        await run_ffmpeg(
-            command,
-            timeout_s=self.limits.task_timeout_s,
-            duration_s=task.duration_s,
-            on_progress=self._progress_publisher(task),
-        )
-        await self._publish_progress(task, 1.0)  # the end, whatever the throttle let through before
         hls_dir = scratch / "hls"
-        hls_dir.mkdir()
         playlist = hls_dir / "index.m3u8"
-        await run_ffmpeg(
-            hls_command(mp4, playlist, self.limits.hls_segment_s, self.ffmpeg),
-            timeout_s=self.limits.task_timeout_s,
-        )
-        profile, level = avc_profile_level(await run_ffprobe(mp4, self.ffprobe))
+        with timer.phase("encode"):
+            await run_ffmpeg(
+                command,
+                timeout_s=self.limits.task_timeout_s,
+                duration_s=task.duration_s,
+                on_progress=self._progress_publisher(task),
+            )
+            await self._publish_progress(task, 1.0)  # the end, whatever the throttle let through before
+            hls_dir.mkdir()
+            await run_ffmpeg(
+                hls_command(mp4, playlist, self.limits.hls_segment_s, self.ffmpeg),
+                timeout_s=self.limits.task_timeout_s,
+            )
+            profile, level = avc_profile_level(await run_ffprobe(mp4, self.ffprobe))
 
-        bucket = self.store.renditions_bucket
         mp4_key = keys.mp4_key(job_id, output.name)
-        await asyncio.to_thread(self.store.put_file, bucket, mp4_key, mp4, MP4)
+        await self._upload(timer, mp4_key, mp4, MP4)
         durations = segment_durations(playlist.read_text())
         sizes = {name: (hls_dir / name).stat().st_size for name in durations}
         prefix = keys.hls_prefix(job_id, output.name)
         for name in durations:
-            await asyncio.to_thread(self.store.put_file, bucket, prefix + name, hls_dir / name, TS)
-        await asyncio.to_thread(self.store.put_file, bucket, prefix + playlist.name, playlist, M3U8)
+            await self._upload(timer, prefix + name, hls_dir / name, TS)
+        await self._upload(timer, prefix + playlist.name, playlist, M3U8)
 
         peak, average = bandwidths(durations, sizes)
         codecs = avc_codec(profile, level) + (f",{AAC_LC}" if task.has_audio else "")
@@ -193,28 +206,30 @@ class VideoTaskHandler:
             task_id=task.task_id, worker_id=self.worker_id, renditions=(rendition,), variant=variant
         )
 
-    async def _previews(self, task: VideoTaskRequested, source: Path, scratch: Path) -> tuple[Rendition, ...]:
+    async def _previews(
+        self, task: VideoTaskRequested, source: Path, scratch: Path, timer: PhaseTimer
+    ) -> tuple[Rendition, ...]:
         output, timeout_s = task.output, self.limits.task_timeout_s
         poster, sprite = scratch / "poster.jpg", scratch / "sprite.jpg"
         # A frame a little into the video: the very first is often black.
         at_s = min(1.0, task.duration_s / 10)
-        await run_ffmpeg(poster_command(source, poster, output, at_s, self.ffmpeg), timeout_s=timeout_s)
-        thumbnail = fit_long_edge(output.width, output.height, THUMBNAIL_EDGE)
-        await run_ffmpeg(
-            sprite_command(source, sprite, thumbnail, task.duration_s, self.ffmpeg), timeout_s=timeout_s
-        )
-        for path in (poster, sprite):
-            if not path.exists() or path.stat().st_size == 0:
-                raise EncodeFailed("ffmpeg could not decode a single frame of the video")
-        sprite_size = await self._picture_size(sprite)
-        bucket = self.store.renditions_bucket
+        with timer.phase("encode"):
+            await run_ffmpeg(poster_command(source, poster, output, at_s, self.ffmpeg), timeout_s=timeout_s)
+            thumbnail = fit_long_edge(output.width, output.height, THUMBNAIL_EDGE)
+            await run_ffmpeg(
+                sprite_command(source, sprite, thumbnail, task.duration_s, self.ffmpeg), timeout_s=timeout_s
+            )
+            for path in (poster, sprite):
+                if not path.exists() or path.stat().st_size == 0:
+                    raise EncodeFailed("ffmpeg could not decode a single frame of the video")
+            sprite_size = await self._picture_size(sprite)
         made = (
             ("poster", poster, keys.poster_key(task.job_id), (output.width, output.height)),
             ("sprite", sprite, keys.sprite_key(task.job_id), sprite_size),
         )
         renditions = []
         for name, path, key, (width, height) in made:
-            await asyncio.to_thread(self.store.put_file, bucket, key, path, JPEG)
+            await self._upload(timer, key, path, JPEG)
             renditions.append(
                 Rendition(
                     name=name,
@@ -227,6 +242,26 @@ class VideoTaskHandler:
             )
         await self._publish_progress(task, 1.0)
         return tuple(renditions)
+
+    async def _upload(self, timer: PhaseTimer, key: str, path: Path, content_type: str) -> None:
+        """Store one output in the renditions bucket, timed and counted as upload."""
+        with timer.phase("upload"):
+            timer.bytes_out += await asyncio.to_thread(self._put_file, key, path, content_type)
+
+    def _put_file(self, key: str, path: Path, content_type: str) -> int:
+        self.store.put_file(self.store.renditions_bucket, key, path, content_type)
+        return path.stat().st_size
+
+    async def _timed(self, task: VideoTaskRequested, timer: PhaseTimer, outcome: WorkOutcome) -> None:
+        await self.timings.report(
+            timer,
+            correlation_id=task.correlation_id,
+            job_id=task.job_id,
+            task_id=task.task_id,
+            kind=WorkKind.VIDEO_PREVIEW if task.kind == VideoTaskKind.PREVIEW else WorkKind.VIDEO_RENDITION,
+            requested_at=task.occurred_at,
+            outcome=outcome,
+        )
 
     async def _picture_size(self, path: Path) -> tuple[int, int]:
         for stream in (await run_ffprobe(path, self.ffprobe)).get("streams", []):

@@ -1,0 +1,89 @@
+"""Timing a worker's work phase by phase, and reporting it on `metrics.work` without ever failing it.
+
+Handlers wrap their phases in `timer.phase(...)` and count bytes on the timer; when the work ends the
+`TimingReporter` turns the timer into one `WorkTimed` event. Phases use a monotonic clock (immune to
+clock steps); only the queue wait compares wall clocks, because the request was stamped elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from shared.events import METRICS_WORK, WorkKind, WorkOutcome, WorkTimed, utc_now
+from shared.kafka import EventProducer
+
+log = logging.getLogger(__name__)
+
+Phase = Literal["download", "encode", "upload"]
+
+#: A timing is worth less than the job: never wait longer than this for Kafka to take it.
+PUBLISH_TIMEOUT_S = 10.0
+
+
+@dataclass
+class PhaseTimer:
+    """Seconds spent in each phase of one piece of work (a phase may be entered several times)."""
+
+    clock: Callable[[], float] = time.monotonic
+    #: Wall-clock start of the work, to compare with when the work was requested.
+    started_at: datetime = field(default_factory=utc_now)
+    seconds: dict[Phase, float] = field(default_factory=dict)
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+    @contextmanager
+    def phase(self, name: Phase) -> Iterator[None]:
+        start = self.clock()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + self.clock() - start
+
+    def queue_wait_s(self, requested_at: datetime) -> float:
+        # Clocks of two hosts may disagree by a little: a negative wait means "none".
+        return max(0.0, (self.started_at - requested_at).total_seconds())
+
+
+@dataclass(frozen=True)
+class TimingReporter:
+    producer: EventProducer
+    worker_id: str
+
+    async def report(
+        self,
+        timer: PhaseTimer,
+        *,
+        correlation_id: str,
+        job_id: str,
+        task_id: str | None,
+        kind: WorkKind,
+        requested_at: datetime,
+        outcome: WorkOutcome,
+    ) -> None:
+        """Publish the timing; a refusal is logged, never raised (the work itself is already done)."""
+        event = WorkTimed(
+            correlation_id=correlation_id,
+            job_id=job_id,
+            task_id=task_id,
+            kind=kind,
+            worker_id=self.worker_id,
+            outcome=outcome,
+            queue_wait_s=timer.queue_wait_s(requested_at),
+            download_s=round(timer.seconds.get("download", 0.0), 6),
+            encode_s=round(timer.seconds.get("encode", 0.0), 6),
+            upload_s=round(timer.seconds.get("upload", 0.0), 6),
+            bytes_in=timer.bytes_in,
+            bytes_out=timer.bytes_out,
+        )
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                await self.producer.publish(METRICS_WORK, event)
+        except Exception as error:
+            log.warning("timing of job %s not published (the job goes on): %r", job_id, error)

@@ -105,6 +105,17 @@ def site(request: pytest.FixtureRequest, stack: LocalStack) -> Iterator[Site]:
         stack.stop_services()
 
 
+@pytest.fixture(scope="module")
+def small_site(stack: LocalStack) -> Iterator[Site]:
+    """Every service and one worker, on SQLite: for tests about what the site shows, not the database."""
+    running = start_site(stack, reencoders=1)
+    try:
+        yield running
+    finally:
+        running.http.close()
+        stack.stop_services()
+
+
 @pytest.fixture
 def bare_site(stack: LocalStack) -> Iterator[Site]:
     """Frontend and friends without workers: the test starts (and kills) its own."""

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
 from infra.local.debian import chromium_path
-from infra.local.stack import REPO_ROOT, LocalStack
-from tests.system.conftest import Site, start_site
+from infra.local.stack import REPO_ROOT
+from tests.system.conftest import Site
 
 pytestmark = pytest.mark.system
 
@@ -18,30 +17,20 @@ pytestmark = pytest.mark.system
 SCREENSHOT = REPO_ROOT / ".state" / "screenshots" / "dashboard.png"
 
 
-@pytest.fixture(scope="module")
-def dashboard_site(stack: LocalStack) -> Iterator[Site]:
-    running = start_site(stack, reencoders=1)
-    try:
-        yield running
-    finally:
-        running.http.close()
-        stack.stop_services()
-
-
-def test_dashboard_charts_live_traffic_jobs_and_workers(dashboard_site: Site, tmp_path: Path) -> None:
-    job_id = dashboard_site.upload_ok()
-    assert dashboard_site.wait_for(job_id)["status"] == "done"
+def test_dashboard_charts_live_traffic_jobs_and_workers(small_site: Site, tmp_path: Path) -> None:
+    job_id = small_site.upload_ok()
+    assert small_site.wait_for(job_id)["status"] == "done"
     browser_path = chromium_path()
     with sync_playwright() as playwright:
         # Debian's Chromium, never a browser Playwright would download.
         browser = playwright.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.goto(f"{dashboard_site.stack.config.frontend_url}/dashboard")
+            page.goto(f"{small_site.stack.config.frontend_url}/dashboard")
             page.wait_for_selector("#connection[data-state='live']", timeout=30_000)
             # Traffic while the page watches: the page's own requests and these.
             for _ in range(25):
-                dashboard_site.http.get("/api/jobs")
+                small_site.http.get("/api/jobs")
             page.wait_for_function(
                 "Number(document.body.dataset.updates) >= 5"
                 " && document.querySelector('#kpi-rate').textContent !== '0.0'"
@@ -70,4 +59,4 @@ def test_dashboard_charts_live_traffic_jobs_and_workers(dashboard_site: Site, tm
 
     from tests.system.test_metrics import summary_when
 
-    summary_when(dashboard_site.http, clicked)
+    summary_when(small_site.http, clicked)

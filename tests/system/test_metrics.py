@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from infra.local.processes import free_port, wait_for_port
-from infra.local.stack import LocalStack
 from shared.events import (
     ALERTS,
     METRICS_REQUESTS,
@@ -23,21 +22,10 @@ from shared.events import (
 )
 from shared.kafka import EventProducer
 from tests.media_samples import image_bytes, truncated
-from tests.system.conftest import Site, read_topic, start_site
+from tests.system.conftest import Site, read_topic
 from tests.video_samples import video_bytes
 
 pytestmark = pytest.mark.system
-
-
-@pytest.fixture(scope="module")
-def metrics_site(stack: LocalStack) -> Iterator[Site]:
-    """Frontend, metrics, monitoring and one worker on SQLite."""
-    running = start_site(stack, reencoders=1)
-    try:
-        yield running
-    finally:
-        running.http.close()
-        stack.stop_services()
 
 
 def summary_when(
@@ -63,11 +51,11 @@ def route(summary: dict[str, Any], window: str, method: str, path: str) -> dict[
     return None
 
 
-def test_requests_and_clicks_show_in_the_summary_by_route(metrics_site: Site) -> None:
+def test_requests_and_clicks_show_in_the_summary_by_route(small_site: Site) -> None:
     for _ in range(30):
-        assert metrics_site.http.get("/api/jobs").status_code == 200
-    assert metrics_site.http.get("/api/jobs/no-such-job").status_code == 404
-    response = metrics_site.http.post("/api/clicks", json={"link": "/docs", "page": "/"})
+        assert small_site.http.get("/api/jobs").status_code == 200
+    assert small_site.http.get("/api/jobs/no-such-job").status_code == 404
+    response = small_site.http.post("/api/clicks", json={"link": "/docs", "page": "/"})
     assert response.status_code == 202, response.text
 
     def seen(summary: dict[str, Any]) -> bool:
@@ -75,7 +63,7 @@ def test_requests_and_clicks_show_in_the_summary_by_route(metrics_site: Site) ->
         links = {link["link"]: link["clicks"] for link in summary["windows"]["300s"]["top_links"]}
         return bool(jobs and jobs["requests"] >= 30 and links.get("/docs", 0) >= 1)
 
-    summary = summary_when(metrics_site.http, seen)
+    summary = summary_when(small_site.http, seen)
     jobs = route(summary, "60s", "GET", "/api/jobs")
     assert jobs is not None
     assert jobs["latency_ms"]["p50"] is not None
@@ -85,19 +73,19 @@ def test_requests_and_clicks_show_in_the_summary_by_route(metrics_site: Site) ->
     assert all("no-such-job" not in r["route"] for r in summary["windows"]["60s"]["routes"])
 
 
-def test_a_bad_click_is_refused_with_a_reason(metrics_site: Site) -> None:
-    response = metrics_site.http.post("/api/clicks", json={"link": ""})
+def test_a_bad_click_is_refused_with_a_reason(small_site: Site) -> None:
+    response = small_site.http.post("/api/clicks", json={"link": ""})
     assert response.status_code == 422
     assert "link" in response.text
 
 
-def test_an_upload_shows_in_job_and_worker_figures(metrics_site: Site) -> None:
-    job_id = metrics_site.upload_ok()
-    job = metrics_site.wait_for(job_id)
+def test_an_upload_shows_in_job_and_worker_figures(small_site: Site) -> None:
+    job_id = small_site.upload_ok()
+    job = small_site.wait_for(job_id)
     assert job["status"] == "done"
 
     # The worker timed the job itself, phase by phase, on metrics.work.
-    (timing,) = [t for t in read_topic(metrics_site.stack, METRICS_WORK) if t.job_id == job_id]
+    (timing,) = [t for t in read_topic(small_site.stack, METRICS_WORK) if t.job_id == job_id]
     assert (timing.kind, timing.outcome, timing.task_id) == (WorkKind.IMAGE, WorkOutcome.DONE, None)
     assert timing.worker_id == job["worker_id"]
     assert timing.encode_s > 0
@@ -110,7 +98,7 @@ def test_an_upload_shows_in_job_and_worker_figures(metrics_site: Site) -> None:
         timed: dict[str, int] = {w["worker_id"]: w["units"] for w in window["workers"]}
         return bool(window["uploads"] >= 1 and window["jobs"]["done"] >= 1 and timed.get(timing.worker_id, 0))
 
-    window = summary_when(metrics_site.http, counted)["windows"]["300s"]
+    window = summary_when(small_site.http, counted)["windows"]["300s"]
     assert window["encode_s"]["p50"] is not None
     assert window["queue_wait_s"]["p50"] is not None
     assert window["bytes_in"] > 0
@@ -125,11 +113,11 @@ def test_an_upload_shows_in_job_and_worker_figures(metrics_site: Site) -> None:
     assert window["work"]["encode_bytes_per_s"] > 0
 
 
-def test_a_failed_job_is_timed_as_failed(metrics_site: Site) -> None:
-    job_id = metrics_site.upload_ok(truncated(image_bytes(1200, 900, "PNG")), "broken.png")
-    assert metrics_site.wait_for(job_id)["status"] == "failed"
+def test_a_failed_job_is_timed_as_failed(small_site: Site) -> None:
+    job_id = small_site.upload_ok(truncated(image_bytes(1200, 900, "PNG")), "broken.png")
+    assert small_site.wait_for(job_id)["status"] == "failed"
 
-    (timing,) = [t for t in read_topic(metrics_site.stack, METRICS_WORK) if t.job_id == job_id]
+    (timing,) = [t for t in read_topic(small_site.stack, METRICS_WORK) if t.job_id == job_id]
     assert timing.outcome == WorkOutcome.FAILED
     assert timing.bytes_in > 0
     assert timing.bytes_out == 0
@@ -137,16 +125,16 @@ def test_a_failed_job_is_timed_as_failed(metrics_site: Site) -> None:
     def counted(summary: dict[str, Any]) -> bool:
         return bool(summary["windows"]["300s"]["work"]["failed"] >= 1)
 
-    summary_when(metrics_site.http, counted)
+    summary_when(small_site.http, counted)
 
 
-def test_each_video_task_is_timed_on_its_own(metrics_site: Site) -> None:
-    response = metrics_site.upload(video_bytes(seconds=2), "clip.mp4", "application/octet-stream")
+def test_each_video_task_is_timed_on_its_own(small_site: Site) -> None:
+    response = small_site.upload(video_bytes(seconds=2), "clip.mp4", "application/octet-stream")
     assert response.status_code == 202, response.text
     job_id = response.json()["job_id"]
-    assert metrics_site.wait_for(job_id, timeout=180)["status"] == "done"
+    assert small_site.wait_for(job_id, timeout=180)["status"] == "done"
 
-    timings = [t for t in read_topic(metrics_site.stack, METRICS_WORK) if t.job_id == job_id]
+    timings = [t for t in read_topic(small_site.stack, METRICS_WORK) if t.job_id == job_id]
     # A small video makes one rendition task and one preview task.
     assert sorted(t.kind for t in timings) == [WorkKind.VIDEO_PREVIEW, WorkKind.VIDEO_RENDITION]
     assert len({t.task_id for t in timings}) == 2
@@ -158,8 +146,8 @@ def test_each_video_task_is_timed_on_its_own(metrics_site: Site) -> None:
         assert timing.bytes_out > 0
 
 
-def test_every_service_with_http_serves_prometheus_metrics(metrics_site: Site) -> None:
-    config = metrics_site.stack.config
+def test_every_service_with_http_serves_prometheus_metrics(small_site: Site) -> None:
+    config = small_site.stack.config
     for port in (config.frontend_port, config.metrics_port, config.monitoring_port):
         response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
         assert response.status_code == 200
@@ -192,12 +180,12 @@ def _alerts(http: httpx.Client) -> list[str]:
     return [alert["key"] for alert in response.json()["alerts"]] if response.status_code == 200 else []
 
 
-def test_a_latency_spike_raises_an_alert_that_clears_by_itself(metrics_site: Site) -> None:
-    http = metrics_site.http
+def test_a_latency_spike_raises_an_alert_that_clears_by_itself(small_site: Site) -> None:
+    http = small_site.http
     key = "metrics.latency_p95"
 
     async def scenario() -> None:
-        async with EventProducer(metrics_site.stack.config.kafka, client_id="test-loadgen") as producer:
+        async with EventProducer(small_site.stack.config.kafka, client_id="test-loadgen") as producer:
             await _send_requests(producer, latency_ms=10, seconds=12)  # the baseline
             deadline = time.monotonic() + 60
             while key not in _alerts(http):
@@ -209,14 +197,14 @@ def test_a_latency_spike_raises_an_alert_that_clears_by_itself(metrics_site: Sit
                 await _send_requests(producer, latency_ms=10, seconds=1)
 
     asyncio.run(scenario())
-    states = [alert.state for alert in read_topic(metrics_site.stack, ALERTS) if alert.key == key]
+    states = [alert.state for alert in read_topic(small_site.stack, ALERTS) if alert.key == key]
     assert states[-2:] == [AlertState.RAISED, AlertState.CLEARED]
-    raised = next(a for a in read_topic(metrics_site.stack, ALERTS) if a.key == key)
+    raised = next(a for a in read_topic(small_site.stack, ALERTS) if a.key == key)
     assert raised.source == "metrics"
 
 
-def test_an_alert_raised_before_a_restart_is_cleared_after_it(metrics_site: Site) -> None:
-    stack, http = metrics_site.stack, metrics_site.http
+def test_an_alert_raised_before_a_restart_is_cleared_after_it(small_site: Site) -> None:
+    stack, http = small_site.stack, small_site.http
     key = "metrics.latency_p95"
 
     async def spike_until_raised() -> None:
@@ -242,17 +230,17 @@ def test_an_alert_raised_before_a_restart_is_cleared_after_it(metrics_site: Site
     assert key not in _alerts(http)
 
 
-def test_two_metrics_instances_share_partitions_and_serve_the_same_totals(metrics_site: Site) -> None:
-    stack = metrics_site.stack
+def test_two_metrics_instances_share_partitions_and_serve_the_same_totals(small_site: Site) -> None:
+    stack = small_site.stack
     port = free_port()
     second = stack.start_service(
         "metrics-2", "services.metrics", {"METRICS_PORT": str(port), "METRICS_INSTANCE": "metrics-zz-second"}
     )
     try:
         wait_for_port("127.0.0.1", port, timeout=60, process=second)
-        metrics_site.wait_for_group("metrics", members=2)
+        small_site.wait_for_group("metrics", members=2)
         for _ in range(20):
-            metrics_site.http.get("/api/jobs")
+            small_site.http.get("/api/jobs")
         first_url = f"http://127.0.0.1:{stack.config.metrics_port}/api/metrics/summary"
         second_url = f"http://127.0.0.1:{port}/api/metrics/summary"
         deadline = time.monotonic() + 60
@@ -269,15 +257,15 @@ def test_two_metrics_instances_share_partitions_and_serve_the_same_totals(metric
     finally:
         stack.stop_service("metrics-2")
     # The survivor takes every partition back and rebuilds its windows from the log.
-    metrics_site.wait_for_group("metrics", members=1)
+    small_site.wait_for_group("metrics", members=1)
     summary_when(
-        metrics_site.http,
+        small_site.http,
         lambda s: s["instances"] == [s["instances"][0]] and s["windows"]["300s"]["requests"] > 0,
     )
 
 
-def test_a_restarted_metrics_service_rebuilds_its_windows_from_the_log(metrics_site: Site) -> None:
-    stack, http = metrics_site.stack, metrics_site.http
+def test_a_restarted_metrics_service_rebuilds_its_windows_from_the_log(small_site: Site) -> None:
+    stack, http = small_site.stack, small_site.http
     for _ in range(15):
         http.get("/api/jobs")
 

@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from infra.local.processes import free_port
 from infra.local.prometheus import PrometheusServer
-from infra.local.stack import LocalStack
-from tests.system.conftest import Site, start_site
+from tests.system.conftest import Site
 
 pytestmark = pytest.mark.system
 
 
-@pytest.fixture(scope="module")
-def scraped_site(stack: LocalStack) -> Iterator[Site]:
-    running = start_site(stack, reencoders=1)
-    try:
-        yield running
-    finally:
-        running.http.close()
-        stack.stop_services()
-
-
-def test_prometheus_scrapes_every_service(scraped_site: Site, tmp_path: Path) -> None:
-    config = scraped_site.stack.config
+def test_prometheus_scrapes_every_service(small_site: Site, tmp_path: Path) -> None:
+    config = small_site.stack.config
     targets = {
         "frontend": [f"127.0.0.1:{config.frontend_port}"],
         "metrics": [f"127.0.0.1:{config.metrics_port}"],
@@ -38,7 +26,7 @@ def test_prometheus_scrapes_every_service(scraped_site: Site, tmp_path: Path) ->
         health = server.wait_all_up()
         assert sorted(name.split("/")[0] for name in health) == ["frontend", "metrics", "monitoring"]
         for _ in range(10):
-            scraped_site.http.get("/api/jobs")
+            small_site.http.get("/api/jobs")
         # The figures the Grafana dashboards chart are there to query.
         assert server.query("up == 1")
         assert {r["metric"]["job"] for r in server.query("up")} == set(targets)

@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from rich.console import Console
 
-from infra.local.stack import LocalStack
 from services.simulator.run import Plan, print_summary, simulate
-from tests.system.conftest import Site, start_site
+from tests.system.conftest import Site
 from tests.system.test_metrics import summary_when
 
 pytestmark = pytest.mark.system
 
 
-@pytest.fixture(scope="module")
-def simulated_site(stack: LocalStack) -> Iterator[Site]:
-    running = start_site(stack, reencoders=1)
-    try:
-        yield running
-    finally:
-        running.http.close()
-        stack.stop_services()
-
-
-def test_simulated_users_upload_browse_and_click(simulated_site: Site) -> None:
+def test_simulated_users_upload_browse_and_click(small_site: Site) -> None:
     plan = Plan(
-        base_url=simulated_site.stack.config.frontend_url,
+        base_url=small_site.stack.config.frontend_url,
         users=4,
         duration_s=20,
         think_s=0.3,
@@ -51,4 +39,4 @@ def test_simulated_users_upload_browse_and_click(simulated_site: Site) -> None:
             window["uploads"] > 0 and bool(window["top_links"]) and window["requests"] >= tally.requests // 2
         )
 
-    summary_when(simulated_site.http, driven)
+    summary_when(small_site.http, driven)

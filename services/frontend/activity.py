@@ -4,8 +4,8 @@
 for registrations and logins. It only starts a background send (bounded: past `MAX_IN_FLIGHT`
 unsent events, new ones are dropped and counted), so a slow or absent broker never slows a page.
 
-`record_activity` is a middleware that reports what exists today from the requests themselves:
-an accepted upload, a job looked at, a rendition downloaded.
+`record_activity` is a middleware that reports what the requests themselves tell: an accepted
+upload, a job looked at, a rendition downloaded, a job deleted.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ MAX_IN_FLIGHT = 1000
 _RULES: tuple[tuple[str, re.Pattern[str], int, ActivityKind, str], ...] = (
     ("POST", re.compile(r"^/api/uploads$"), 202, ActivityKind.UPLOADED, "upload"),
     ("GET", re.compile(r"^/api/jobs/(?P<job>[0-9a-f]{32})$"), 200, ActivityKind.VIEWED, "job:{job}"),
+    ("DELETE", re.compile(r"^/api/jobs/(?P<job>[0-9a-f]{32})$"), 204, ActivityKind.DELETED, "job:{job}"),
     (
         "GET",
         re.compile(r"^/media/(?P<job>[0-9a-f]{32})/(?P<name>[^/]+)$"),

@@ -23,10 +23,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-import uvicorn
-from fastapi import FastAPI, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.monitoring.api import STATIC_DIR, build_router
 from services.monitoring.monitor import Monitor
@@ -43,9 +41,9 @@ from shared.events import (
     ServiceHeartbeat,
     UserActivity,
 )
-from shared.kafka import Delivery, EventConsumer, EventProducer
-from shared.logs import configure_logging
-from shared.service import ServiceIdentity, consumers_running
+from shared.http_service import consumer_app, serve_app
+from shared.kafka import Delivery, EventProducer
+from shared.service import ServiceIdentity
 from shared.settings import DatabaseSettings, KafkaSettings, StorageSettings
 
 CONSUMER_GROUP = "monitoring"
@@ -85,49 +83,34 @@ def create_app(
         monitor.on_alert(alert)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with EventProducer(kafka, client_id=identity.instance_id) as producer:
-            consumers = [
-                EventConsumer(
-                    topic,
-                    group_id=CONSUMER_GROUP,
-                    handler=handler,
-                    settings=kafka,
-                    producer=producer,
-                    client_id=identity.instance_id,
-                )
-                for topic, handler in (
-                    (SERVICE_HEARTBEATS, on_heartbeat),
-                    (DEAD_LETTERS, on_dead_letter),
-                    (LOGS, on_log),
-                    (USER_ACTIVITY, on_activity),
-                    (ALERTS, on_alert),
-                )
-            ]
-            tasks = [
-                asyncio.create_task(monitor.run(), name="monitor-looks"),
-                asyncio.create_task(monitor.publish_alerts(producer), name="monitor-alerts"),
-            ]
-            try:
-                async with consumers_running(producer, identity, consumers):
-                    yield
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                await monitor.close()
+    async def looking(producer: EventProducer) -> AsyncIterator[None]:
+        """The periodic looks at Kafka, the database and storage, and publishing their alerts."""
+        tasks = [
+            asyncio.create_task(monitor.run(), name="monitor-looks"),
+            asyncio.create_task(monitor.publish_alerts(producer), name="monitor-alerts"),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await monitor.close()
 
-    app = FastAPI(title="reencode monitoring", lifespan=lifespan)
+    app = consumer_app(
+        identity,
+        [
+            (SERVICE_HEARTBEATS, CONSUMER_GROUP, on_heartbeat),
+            (DEAD_LETTERS, CONSUMER_GROUP, on_dead_letter),
+            (LOGS, CONSUMER_GROUP, on_log),
+            (USER_ACTIVITY, CONSUMER_GROUP, on_activity),
+            (ALERTS, CONSUMER_GROUP, on_alert),
+        ],
+        monitor.metrics.registry,
+        kafka,
+        background=looking,
+    )
     app.state.monitor = monitor
-
-    @app.get("/healthz", tags=["health"], summary="The process is up and serving")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": identity.service, "instance": identity.instance_id}
-
-    @app.get("/metrics", tags=["health"], summary="Prometheus exposition")
-    async def metrics() -> Response:
-        return Response(generate_latest(monitor.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
     app.include_router(build_router(monitor))
     app.mount("/monitoring/static", StaticFiles(directory=STATIC_DIR), name="monitoring-static")
     return app
@@ -135,11 +118,4 @@ def create_app(
 
 def main() -> None:
     settings = MonitoringSettings()
-    configure_logging("monitoring")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        timeout_graceful_shutdown=30,
-    )
+    serve_app("monitoring", create_app(settings), settings)

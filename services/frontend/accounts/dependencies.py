@@ -45,6 +45,17 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+async def _signed_in(request: Request, accounts: Accounts, secret: str, kind: str) -> Caller | None:
+    """The caller a bearer token (`kind` "api") or session cookie ("browser") stands for, if valid."""
+    resolved = await asyncio.to_thread(accounts.store.resolve, secret, kind)
+    if resolved is None:
+        return None
+    user, session = resolved
+    # Read by the activity middleware, which reports who did what.
+    request.state.user_id = user.id
+    return Caller(user, kind, secret, session.csrf_token)
+
+
 async def optional_caller(
     request: Request,
     token: str | None = Depends(bearer_scheme),
@@ -52,23 +63,19 @@ async def optional_caller(
 ) -> Caller | None:
     """The caller, or None when the request carries no credentials at all."""
     if token:
-        resolved = await asyncio.to_thread(accounts.store.resolve, token, "api")
-        if resolved is None:
+        caller = await _signed_in(request, accounts, token, "api")
+        if caller is None:
             raise unauthorized("the bearer token is invalid or has expired; get a new one")
-        user, _ = resolved
-        request.state.user_id = user.id
-        return Caller(user, "api", token, None)
+        return caller
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
-    resolved = await asyncio.to_thread(accounts.store.resolve, cookie, "browser")
-    if resolved is None:
+    caller = await _signed_in(request, accounts, cookie, "browser")
+    if caller is None:
         raise unauthorized("your session has expired; sign in again")
-    user, session = resolved
-    request.state.user_id = user.id
     if request.method in UNSAFE_METHODS:
-        await _check_csrf(request, session.csrf_token)
-    return Caller(user, "browser", cookie, session.csrf_token)
+        await _check_csrf(request, caller.csrf_token)
+    return caller
 
 
 async def current_caller(caller: Caller | None = Depends(optional_caller)) -> Caller:
@@ -111,15 +118,8 @@ async def page_caller(
 ) -> Caller | None:
     """For pages (GET): the signed-in user, or None (also when the session expired), so the page can
     send them to /login instead of answering an error."""
-    if token:
-        resolved = await asyncio.to_thread(accounts.store.resolve, token, "api")
-        if resolved is not None:
-            request.state.user_id = resolved[0].id
-            return Caller(resolved[0], "api", token, None)
+    caller = await _signed_in(request, accounts, token, "api") if token else None
     cookie = request.cookies.get(SESSION_COOKIE)
-    resolved = await asyncio.to_thread(accounts.store.resolve, cookie, "browser") if cookie else None
-    if resolved is None:
-        return None
-    user, session = resolved
-    request.state.user_id = user.id
-    return Caller(user, "browser", cookie or "", session.csrf_token)
+    if caller is None and cookie:
+        caller = await _signed_in(request, accounts, cookie, "browser")
+    return caller

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from services.frontend.accounts.dependencies import current_user
-from services.frontend.activity import report_activity
 from services.frontend.api.schemas import JobList, JobOut, Problem, UploadAccepted
 from services.frontend.context import FrontendContext, get_context
 from services.frontend.eta import EtaEstimator
@@ -24,7 +23,6 @@ from services.frontend.job_queue import enqueue
 from shared.database import UserRow
 from shared.events import (
     MEDIA_DELETED,
-    ActivityKind,
     JobRequested,
     JobStatus,
     MediaDeleted,
@@ -122,7 +120,6 @@ async def stream_job(
 )
 async def delete_job(
     job_id: str,
-    request: Request,
     context: FrontendContext = Depends(get_context),
     user: UserRow = Depends(current_user),
 ) -> Response:
@@ -149,14 +146,6 @@ async def delete_job(
     except KafkaError as error:
         # The deletion itself is done and cannot be undone; only the announcement is lost.
         log.warning("job %s deleted but not announced: %s", job_id, error)
-    report_activity(
-        request.app,
-        ActivityKind.DELETED,
-        user_id=user.id,
-        subject=f"job:{job_id}",
-        request=f"DELETE /api/jobs/{job_id}",
-        correlation_id=deleted.correlation_id,
-    )
     return Response(status_code=204)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from services.reencoder.image_encoder import EncodedFile, encode_image
 from services.reencoder.job_outcome import JobAnnouncer
 from services.reencoder.pool import EncoderPool
 from services.reencoder.renditions import manifest_key, rendition_key
+from services.reencoder.scratch import ScratchKind, scratch_folder
 from services.reencoder.timing import PhaseTimer, TimingReporter
 from shared.events import JobRequested, JobStatus, Rendition, WorkKind, WorkOutcome
 from shared.kafka import Delivery
@@ -46,7 +46,7 @@ class ImageJobHandler:
         log.info("job %s: started (attempt %d)", job.job_id, delivery.attempt)
         timer = PhaseTimer()
         await self._report(job, JobStatus.PROCESSING, progress=0.0)
-        with tempfile.TemporaryDirectory(prefix=f"job-{job.job_id}-", dir=self.scratch_root) as scratch:
+        with scratch_folder(ScratchKind.IMAGE_JOB, job.job_id, self.scratch_root) as scratch:
             try:
                 renditions = await self._encode_and_store(job, Path(scratch), timer)
             except MediaRejected as rejected:

@@ -28,10 +28,10 @@ from services.reencoder.job_handler import ImageJobHandler
 from services.reencoder.job_outcome import JobAnnouncer
 from services.reencoder.job_router import JobRouter
 from services.reencoder.pool import EncoderPool
+from services.reencoder.scratch import sweep_stale_scratch
 from services.reencoder.timing import TimingReporter
 from services.reencoder.video.completion import VideoJobCompletion
 from services.reencoder.video.planner import VideoJobPlanner
-from services.reencoder.video.scratch import sweep_stale_scratch
 from services.reencoder.video.task_handler import VideoTaskHandler
 from shared.events import (
     DEAD_LETTERS,
@@ -91,8 +91,9 @@ async def serve(
             SERVICE_HEARTBEATS.name,
         ),
     )
-    # Left by a worker killed outright: older than any task may run (twice the timeout, for margin).
-    await asyncio.to_thread(sweep_stale_scratch, settings.scratch_dir, 2 * video_limits.task_timeout_s)
+    # Left by a worker killed outright: older than any work may run (twice the timeout, for margin).
+    longest_s = max(video_limits.task_timeout_s, settings.job_timeout_s)
+    await asyncio.to_thread(sweep_stale_scratch, settings.scratch_dir, 2 * longest_s)
     pool = EncoderPool()
     try:
         async with EventProducer(kafka, client_id=settings.worker_id) as producer:

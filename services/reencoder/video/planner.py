@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from services.reencoder.job_outcome import JobAnnouncer
+from services.reencoder.scratch import ScratchKind, scratch_folder
 from services.reencoder.video.keys import plan_key
 from services.reencoder.video.ladder import plan_ladder, plan_preview, task_weights
 from services.reencoder.video.partitioning import spread_keys
@@ -99,7 +99,7 @@ class VideoJobPlanner:
 
     async def _probe(self, job: JobRequested) -> VideoProbe:
         store = self.announcer.store
-        with tempfile.TemporaryDirectory(prefix=f"probe-{job.job_id}-", dir=self.scratch_root) as scratch:
+        with scratch_folder(ScratchKind.VIDEO_PROBE, job.job_id, self.scratch_root) as scratch:
             source = Path(scratch) / "original"
             if await asyncio.to_thread(store.stat, store.uploads_bucket, job.source_key) is None:
                 raise MediaRejected("the uploaded original is missing from storage")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from services.reencoder.job_outcome import remove_outputs
+from services.reencoder.scratch import ScratchKind, scratch_folder
 from services.reencoder.timing import PhaseTimer, TimingReporter
 from services.reencoder.video import keys
 from services.reencoder.video.commands import (
@@ -86,8 +86,8 @@ class VideoTaskHandler:
 
         log.info("task %s/%s: started (attempt %d)", task.job_id, task.task_id, delivery.attempt)
         timer = PhaseTimer()
-        with tempfile.TemporaryDirectory(
-            prefix=f"task-{task.job_id}-{task.task_id}-", dir=self.scratch_root
+        with scratch_folder(
+            ScratchKind.VIDEO_TASK, f"{task.job_id}-{task.task_id}", self.scratch_root
         ) as scratch_dir:
             scratch = Path(scratch_dir)
             try:

@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI
 
 from infra.local.stack import REPO_ROOT, LocalStack, StackConfig
-from services.frontend.telemetry_middleware import MetricEventSettings, TelemetryMiddleware
+from services.frontend.middleware.telemetry import MetricEventSettings, TelemetryMiddleware
 from services.metrics.aggregator import Aggregator
 from services.metrics.stream import MetricStreamReader
 from shared.events import METRICS_REQUESTS, RequestObserved, new_id

@@ -37,7 +37,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.exc import OperationalError
 
-from services.frontend import activity, middleware
+from services.frontend import middleware
 from services.frontend.accounts import api as accounts_api
 from services.frontend.accounts import pages as accounts_pages
 from services.frontend.accounts.account_store import AccountStore
@@ -53,12 +53,13 @@ from services.frontend.api import (
     monitoring,
     uploads,
 )
+from services.frontend.consumers.job_status import CONSUMER_GROUP, StatusRecorder
+from services.frontend.consumers.video_progress import CONSUMER_GROUP as PROGRESS_GROUP
+from services.frontend.consumers.video_progress import ProgressRecorder
 from services.frontend.context import FrontendContext
 from services.frontend.job_store import JobStore
-from services.frontend.progress_recorder import CONSUMER_GROUP as PROGRESS_GROUP
-from services.frontend.progress_recorder import ProgressRecorder
-from services.frontend.status_recorder import CONSUMER_GROUP, StatusRecorder
-from services.frontend.telemetry_middleware import TelemetryMiddleware
+from services.frontend.middleware import activity
+from services.frontend.middleware.telemetry import TelemetryMiddleware
 from shared.database import create_schema, make_engine
 from shared.events import DEAD_LETTERS, JOBS_REQUESTED, JOBS_STATUS, SERVICE_HEARTBEATS, VIDEO_PROGRESS
 from shared.kafka import EventConsumer, EventProducer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from services.frontend.activity import activity_for
+from services.frontend.middleware.activity import activity_for
 from services.monitoring.activity_feed import ActivityFeed
 from services.monitoring.log_feed import LogFeed, LogFilter
 from services.monitoring.service_registry import ServiceRegistry

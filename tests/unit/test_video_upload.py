@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from services.frontend.consumers.video_progress import job_progress
 from services.frontend.eta import EtaEstimator
-from services.frontend.progress_recorder import job_progress
 from shared.media import sniff_video
 from tests.media_samples import image_bytes
 from tests.video_samples import video_bytes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from services.frontend.activity import report_activity
+from services.frontend.middleware.activity import report_activity
 from shared.events import ActivityKind
 from shared.logs import current_correlation_id
 

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.frontend.accounts.dependencies import Caller, page_caller
-from services.frontend.activity import report_activity
-from services.frontend.telemetry_middleware import telemetry_of
+from services.frontend.middleware.activity import report_activity
+from services.frontend.middleware.telemetry import telemetry_of
 from shared.events import METRICS_CLICKS, ActivityKind, LinkClicked, new_id
 
 

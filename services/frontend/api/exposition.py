@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.frontend.telemetry_middleware import telemetry_of
+from services.frontend.middleware.telemetry import telemetry_of
 
 router = APIRouter(tags=["health"])
 

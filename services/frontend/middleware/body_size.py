@@ -1,32 +1,13 @@
-"""Request-wide concerns: the correlation id, and refusing oversized bodies before reading them."""
+"""Refusing oversized bodies from their Content-Length, before reading them."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from shared.events import new_id
-from shared.logs import correlation_scope
-
-log = logging.getLogger(__name__)
-
-CORRELATION_HEADER = "X-Correlation-ID"
-
-Next = Callable[[Request], Awaitable[Response]]
-
-
-async def correlation_id(request: Request, call_next: Next) -> Response:
-    """Adopt the caller's correlation id (or start one); it follows the upload through Kafka."""
-    incoming = request.headers.get(CORRELATION_HEADER, "")
-    value = incoming if incoming.isalnum() and len(incoming) <= 64 else new_id()
-    with correlation_scope(value):
-        response = await call_next(request)
-    response.headers[CORRELATION_HEADER] = value
-    return response
-
+from services.frontend.middleware.correlation import Next
 
 #: Forms and JSON bodies are small; only uploads may be large.
 SMALL_BODY_BYTES = 64 * 1024
@@ -55,13 +36,3 @@ def body_size_limit(
         return await call_next(request)
 
     return middleware
-
-
-async def database_unavailable(request: Request, error: Exception) -> Response:
-    """The database is down or unreachable: a readable 503, not a stack trace (accepted data is safe)."""
-    log.error("%s %s: database unavailable: %s", request.method, request.url.path, error)
-    return JSONResponse(
-        {"detail": "the database is unavailable at the moment; please try again shortly"},
-        status_code=503,
-        headers={"Retry-After": "5"},
-    )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request, Response
 
-from services.frontend.middleware import CORRELATION_HEADER
+from services.frontend.middleware.correlation import CORRELATION_HEADER
 from shared.events import USER_ACTIVITY, ActivityKind, UserActivity, new_id
 from shared.kafka import EventProducer
 

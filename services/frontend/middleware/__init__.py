@@ -1,0 +1,10 @@
+"""What wraps every request: telemetry, the correlation id, body limits, activity reports.
+
+`main.py` installs them; the request-wide ones are exported here by name.
+"""
+
+from services.frontend.middleware.body_size import body_size_limit
+from services.frontend.middleware.correlation import correlation_id
+from services.frontend.middleware.database_errors import database_unavailable
+
+__all__ = ["body_size_limit", "correlation_id", "database_unavailable"]

@@ -119,26 +119,37 @@ class EventConsumer(Generic[E]):
         log.info("consuming %s in group %s", self._topic.name, self._group_id)
         try:
             while not self._stopping.is_set():
-                batch = await self._next_batch()
-                for partition, records in batch.items():
-                    for record in records:
-                        try:
-                            if not await self._process(record):
-                                return  # handed back unfinished at shutdown: not committed
-                        except Exception:
-                            # Not even the dead-letter topic took it (the broker is away?): rewind
-                            # and try the same record again later, rather than lose it or stop.
-                            log.exception("%s@%d not handled; retrying it", partition, record.offset)
-                            self._consumer.seek(partition, record.offset)
-                            await self._sleep_unless_stopping(self._retry.max_backoff_s)
-                            continue
-                        await self._commit(partition, record.offset + 1)
+                record = await self._next_record()
+                if record is None:
+                    continue
+                partition = TopicPartition(record.topic, record.partition)
+                try:
+                    if not await self._process(record):
+                        return  # handed back unfinished at shutdown: not committed
+                except Exception:
+                    # Not even the dead-letter topic took it (the broker is away?): rewind and try
+                    # the same record again later, rather than lose it or stop.
+                    log.exception("%s@%d not handled; retrying it", partition, record.offset)
+                    self._consumer.seek(partition, record.offset)
+                    await self._sleep_unless_stopping(self._retry.max_backoff_s)
+                    continue
+                await self._commit(partition, record.offset + 1)
         finally:
             await close_within(self._consumer.stop(), self._close_timeout_s, f"consumer of {self._group_id}")
             log.info("left group %s", self._group_id)
 
-    async def _next_batch(self) -> Batch:
-        return await getmany_unless_stopped(self._consumer, self._stopping, timeout_ms=500, max_records=1)
+    async def _next_record(self) -> ConsumerRecord[bytes, bytes] | None:
+        """The next record, or None when none came within half a second (or `stop()` was called).
+
+        One record at a time, on purpose: the loop pauses every partition while it handles it and
+        commits its offset before taking the next, so nothing fetched ahead can be lost or skipped.
+        """
+        batch = await getmany_unless_stopped(self._consumer, self._stopping, timeout_ms=500, max_records=1)
+        records = [record for partition_records in batch.values() for record in partition_records]
+        if len(records) > 1:  # max_records=1 rules this out; were it to happen, rewind rather than skip
+            for record in reversed(records[1:]):  # the earliest record of each partition seeks last
+                self._consumer.seek(TopicPartition(record.topic, record.partition), record.offset)
+        return records[0] if records else None
 
     async def _process(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         """Handle one record to completion (done or dead-lettered). False if handed back."""

@@ -10,6 +10,7 @@ Kafka carries references, never media: originals and renditions live in object s
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -109,18 +110,34 @@ class JobStatusChanged(Event):
 
 
 class DeadLetter(Event):
-    """A message a consumer could not handle after its retries; kept whole so it can be replayed."""
+    """A message a consumer could not handle after its retries; kept so it can be replayed.
+
+    Built by `shared.kafka.dead_letters.dead_letter`, which keeps every letter small enough to publish.
+    """
 
     schema_version: Literal[1] = 1
     source_topic: str
     partition: int
     offset: int
     key: str | None
-    #: The original message value, decoded as UTF-8 (undecodable bytes replaced).
+    #: The original message value, as `payload_encoding` says: "base64" of its bytes, or (letters
+    #: written before base64) "utf-8" text with undecodable bytes replaced.
     payload: str
     reason: str
     attempts: int
     consumer_group: str
+    payload_encoding: Literal["utf-8", "base64"] = "utf-8"
+    #: The original value's size in bytes and sha256 (hex); None in letters written before.
+    payload_size: int | None = None
+    payload_sha256: str | None = None
+    #: Only the first bytes of a large value are kept: such a letter cannot be replayed.
+    payload_truncated: bool = False
+
+    def payload_bytes(self) -> bytes:
+        """The original value's bytes (only their beginning when `payload_truncated`)."""
+        if self.payload_encoding == "base64":
+            return base64.b64decode(self.payload)
+        return self.payload.encode()
 
 
 class ServiceLoad(BaseModel):

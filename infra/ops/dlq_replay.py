@@ -2,7 +2,8 @@
 
 A payload is replayed only when it decodes as its topic's catalogue event (then it is published
 through the same `EventProducer` as the services use: same key, headers, acks=all). A payload that
-still does not decode would only be dead-lettered again, so it is reported and skipped. Consumers
+still does not decode would only be dead-lettered again, so it is reported and skipped, and so is a
+payload the dead letter kept only the beginning of (a record too large to keep whole). Consumers
 are idempotent, so replaying a message that was meanwhile handled is harmless; Kafka keeps the
 dead letter itself, so `--from-offset` lets a second replay start after the first.
 """
@@ -57,7 +58,9 @@ def plan_replay(letter: DeadLetter) -> tuple[Event | None, str]:
     """The event to publish again for `letter`, or None with the reason it cannot be replayed."""
     if letter.source_topic not in CATALOGUE:
         return None, f"{letter.source_topic!r} is not a topic of the catalogue"
-    event, problem = decode(letter.source_topic, letter.payload.encode())
+    if letter.payload_truncated:
+        return None, f"payload truncated (a {letter.payload_size}-byte record): cannot be replayed"
+    event, problem = decode(letter.source_topic, letter.payload_bytes())
     if event is None:
         return None, f"payload still undecodable ({problem})"
     return event, f"to {letter.source_topic}"

@@ -38,13 +38,12 @@ from shared.events import (
     METRICS_WORK,
     Alert,
     AlertState,
-    DeadLetter,
     MetricsSnapshot,
     Topic,
-    new_id,
 )
 from shared.kafka import EventProducer, close_within, getmany_unless_stopped
 from shared.kafka.consumer import describe_validation_error
+from shared.kafka.dead_letters import dead_letter
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -169,23 +168,10 @@ class MetricStreamReader:
             self.dead_lettered += 1
             log.error("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
             try:
-                await self._producer.publish(DEAD_LETTERS, dead_letter(record, reason, self._group_id))
+                letter = dead_letter(record, reason, attempts=1, consumer_group=self._group_id)
+                await self._producer.publish(DEAD_LETTERS, letter)
             except Exception as error:
                 log.warning("dead letter not published: %s", error)
-
-
-def dead_letter(record: ConsumerRecord[bytes, bytes], reason: str, group: str) -> DeadLetter:
-    return DeadLetter(
-        correlation_id=new_id(),
-        source_topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=None if record.key is None else record.key.decode("utf-8", errors="replace"),
-        payload=(record.value or b"").decode("utf-8", errors="replace"),
-        reason=reason,
-        attempts=1,
-        consumer_group=group,
-    )
 
 
 class SnapshotReader:

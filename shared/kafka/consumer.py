@@ -28,7 +28,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 
-from shared.events import DEAD_LETTERS, DeadLetter, E, Topic, new_id
+from shared.events import DEAD_LETTERS, E, Topic
+from shared.kafka.dead_letters import dead_letter
 from shared.kafka.producer import EventProducer, close_within
 from shared.logs import correlation_scope
 from shared.settings import KafkaSettings
@@ -237,20 +238,10 @@ class EventConsumer(Generic[E]):
         correlation_id: str | None = None,
     ) -> None:
         log.error("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
-        await self._producer.publish(
-            DEAD_LETTERS,
-            DeadLetter(
-                correlation_id=correlation_id or new_id(),
-                source_topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=_decode_key(record.key),
-                payload=(record.value or b"").decode("utf-8", errors="replace"),
-                reason=reason,
-                attempts=attempts,
-                consumer_group=self._group_id,
-            ),
+        letter = dead_letter(
+            record, reason, attempts=attempts, consumer_group=self._group_id, correlation_id=correlation_id
         )
+        await self._producer.publish(DEAD_LETTERS, letter)
 
     async def _commit(self, partition: TopicPartition, next_offset: int) -> None:
         for attempt in range(1, self._retry.max_attempts + 1):

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 
 from services.metrics.jobs import JobFinished, JobStarted, JobTracker
-from services.metrics.sketch import from_distribution, to_distribution
 from services.metrics.windows import (
     WINDOWS,
-    Figures,
     RollingWindow,
-    RouteFigures,
-    WorkerFigures,
-    WorkerTimingFigures,
-    WorkTimingFigures,
+    RouteTally,
+    Tally,
+    WorkerTally,
+    WorkerTimingTally,
+    WorkTally,
+    from_wire,
+    to_wire,
 )
 from shared.events import (
     JobRequested,
@@ -24,21 +26,21 @@ from shared.events import (
     LinkCount,
     MetricsSnapshot,
     RequestObserved,
+    RouteFigures,
     WindowFigures,
+    WorkerFigures,
     WorkerTimings,
     WorkOutcome,
     WorkTimed,
     WorkTimings,
     new_id,
 )
-from shared.events import RouteFigures as RouteFiguresMessage
-from shared.events import WorkerFigures as WorkerFiguresMessage
 
 #: Links a snapshot carries per window (each link lives on one partition, so this is exact per link).
 TOP_LINKS = 20
 
 MetricEvent = RequestObserved | LinkClicked | JobRequested | JobStatusChanged | WorkTimed
-_Adder = Callable[[Figures], None]
+_Adder = Callable[[Tally], None]
 
 
 class Aggregator:
@@ -108,7 +110,7 @@ class Aggregator:
             self.too_old += 1
 
 
-def _add_request(figures: Figures, event: RequestObserved) -> None:
+def _add_request(figures: Tally, event: RequestObserved) -> None:
     route = figures.route(event.method, event.route)
     route.requests += 1
     if event.status >= 500:
@@ -119,12 +121,12 @@ def _add_request(figures: Figures, event: RequestObserved) -> None:
     route.latency_ms.add(event.latency_ms)
 
 
-def _add_upload(figures: Figures, event: JobRequested) -> None:
+def _add_upload(figures: Tally, event: JobRequested) -> None:
     figures.uploads += 1
     figures.bytes_in += event.size_bytes
 
 
-def _add_finished(figures: Figures, finished: JobFinished) -> None:
+def _add_finished(figures: Tally, finished: JobFinished) -> None:
     if finished.status == JobStatus.DONE:
         figures.jobs_done += 1
     else:
@@ -137,7 +139,7 @@ def _add_finished(figures: Figures, finished: JobFinished) -> None:
         worker.busy_s += finished.encode_s
 
 
-def _add_timing(figures: Figures, event: WorkTimed) -> None:
+def _add_timing(figures: Tally, event: WorkTimed) -> None:
     work = figures.work
     work.units += 1
     if event.outcome == WorkOutcome.FAILED:
@@ -156,103 +158,44 @@ def _add_timing(figures: Figures, event: WorkTimed) -> None:
     worker.bytes_out += event.bytes_out
 
 
-# --- Figures <-> the WindowFigures message of a snapshot ----------------------------------------------
+# --- A window's tally <-> the WindowFigures message of a snapshot -----------------------------------
 
 
-def to_window_message(span_s: int, figures: Figures) -> WindowFigures:
-    return WindowFigures(
+def to_window_message(span_s: int, tally: Tally) -> WindowFigures:
+    work = tally.work
+    return to_wire(
+        WindowFigures,
+        tally,
         span_s=span_s,
         routes=tuple(
-            RouteFiguresMessage(
-                method=method,
-                route=route,
-                requests=r.requests,
-                errors=r.errors,
-                client_errors=r.client_errors,
-                bytes_out=r.bytes_out,
-                latency_ms=to_distribution(r.latency_ms),
-            )
-            for (method, route), r in sorted(figures.routes.items())
+            to_wire(RouteFigures, route_tally, method=method, route=route)
+            for (method, route), route_tally in sorted(tally.routes.items())
         ),
-        clicks=tuple(LinkCount(link=link, clicks=n) for link, n in figures.clicks.most_common(TOP_LINKS)),
-        uploads=figures.uploads,
-        jobs_done=figures.jobs_done,
-        jobs_failed=figures.jobs_failed,
-        bytes_in=figures.bytes_in,
-        bytes_out=figures.bytes_out,
-        queue_wait_s=to_distribution(figures.queue_wait_s),
-        encode_s=to_distribution(figures.encode_s),
+        clicks=tuple(LinkCount(link=link, clicks=n) for link, n in tally.clicks.most_common(TOP_LINKS)),
         workers=tuple(
-            WorkerFiguresMessage(worker_id=worker_id, jobs=w.jobs, busy_s=round(w.busy_s, 3))
-            for worker_id, w in sorted(figures.workers.items())
+            to_wire(WorkerFigures, worker, worker_id=worker_id)
+            for worker_id, worker in sorted(tally.workers.items())
         ),
-        work=to_work_message(figures.work),
-    )
-
-
-def to_work_message(work: WorkTimingFigures) -> WorkTimings:
-    return WorkTimings(
-        units=work.units,
-        failed=work.failed,
-        bytes_in=work.bytes_in,
-        bytes_out=work.bytes_out,
-        download_s=round(work.download_s, 6),
-        upload_s=round(work.upload_s, 6),
-        queue_wait_s=to_distribution(work.queue_wait_s),
-        encode_s=to_distribution(work.encode_s),
-        workers=tuple(
-            WorkerTimings(
-                worker_id=worker_id,
-                units=w.units,
-                busy_s=round(w.busy_s, 6),
-                encode_s=round(w.encode_s, 6),
-                bytes_in=w.bytes_in,
-                bytes_out=w.bytes_out,
-            )
-            for worker_id, w in sorted(work.workers.items())
+        work=to_wire(
+            WorkTimings,
+            work,
+            workers=tuple(
+                to_wire(WorkerTimings, worker, worker_id=worker_id)
+                for worker_id, worker in sorted(work.workers.items())
+            ),
         ),
     )
 
 
-def from_work_message(message: WorkTimings) -> WorkTimingFigures:
-    work = WorkTimingFigures(
-        units=message.units,
-        failed=message.failed,
-        bytes_in=message.bytes_in,
-        bytes_out=message.bytes_out,
-        download_s=message.download_s,
-        upload_s=message.upload_s,
-        queue_wait_s=from_distribution(message.queue_wait_s),
-        encode_s=from_distribution(message.encode_s),
+def from_window_message(message: WindowFigures) -> Tally:
+    work = message.work
+    return from_wire(
+        Tally,
+        message,
+        routes={(r.method, r.route): from_wire(RouteTally, r) for r in message.routes},
+        clicks=Counter({link.link: link.clicks for link in message.clicks}),
+        workers={w.worker_id: from_wire(WorkerTally, w) for w in message.workers},
+        work=from_wire(
+            WorkTally, work, workers={w.worker_id: from_wire(WorkerTimingTally, w) for w in work.workers}
+        ),
     )
-    for w in message.workers:
-        work.workers[w.worker_id] = WorkerTimingFigures(
-            units=w.units, busy_s=w.busy_s, encode_s=w.encode_s, bytes_in=w.bytes_in, bytes_out=w.bytes_out
-        )
-    return work
-
-
-def from_window_message(message: WindowFigures) -> Figures:
-    figures = Figures(
-        uploads=message.uploads,
-        jobs_done=message.jobs_done,
-        jobs_failed=message.jobs_failed,
-        bytes_in=message.bytes_in,
-        bytes_out=message.bytes_out,
-        queue_wait_s=from_distribution(message.queue_wait_s),
-        encode_s=from_distribution(message.encode_s),
-        work=from_work_message(message.work),
-    )
-    for r in message.routes:
-        figures.routes[(r.method, r.route)] = RouteFigures(
-            requests=r.requests,
-            errors=r.errors,
-            client_errors=r.client_errors,
-            bytes_out=r.bytes_out,
-            latency_ms=from_distribution(r.latency_ms),
-        )
-    for link in message.clicks:
-        figures.clicks[link.link] += link.clicks
-    for w in message.workers:
-        figures.workers[w.worker_id] = WorkerFigures(jobs=w.jobs, busy_s=w.busy_s)
-    return figures

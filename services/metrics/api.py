@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from services.metrics.engine import MetricsEngine
+from services.metrics.summary import ActiveAlert, MetricsSummary
 
 #: The stream sends a fresh summary at least this often, even when nothing changed (keeps proxies open).
 STREAM_INTERVAL_S = 1.0
@@ -23,27 +22,32 @@ STREAM_MAX_S = 15.0
 def metrics_router(engine: MetricsEngine) -> APIRouter:
     router = APIRouter(prefix="/api/metrics", tags=["metrics"])
 
-    @router.get("/summary", summary="Site-wide figures over the last 10 s, 1 min and 5 min, and alerts")
-    async def summary() -> dict[str, Any]:
+    @router.get(
+        "/summary",
+        response_model=MetricsSummary,
+        summary="Site-wide figures over the last 10 s, 1 min and 5 min, and alerts",
+    )
+    async def summary() -> MetricsSummary:
         return engine.summary
 
-    @router.get("/alerts", summary="Alerts the metrics rules hold raised now")
-    async def alerts() -> list[dict[str, Any]]:
-        active: list[dict[str, Any]] = engine.summary["alerts"]
-        return active
+    @router.get(
+        "/alerts", response_model=list[ActiveAlert], summary="Alerts the metrics rules hold raised now"
+    )
+    async def alerts() -> list[ActiveAlert]:
+        return engine.summary.alerts
 
     @router.get(
         "/stream",
-        summary="The summary as server-sent events, one per tick",
+        summary="The summary as server-sent events, one per tick (each `data` is a `MetricsSummary`)",
         response_class=StreamingResponse,
     )
     async def stream(request: Request) -> StreamingResponse:
         async def events() -> AsyncIterator[str]:
             ends_at = time.monotonic() + STREAM_MAX_S
-            yield f"retry: 1000\nevent: summary\ndata: {json.dumps(engine.summary)}\n\n"
+            yield f"retry: 1000\nevent: summary\ndata: {engine.summary.model_dump_json()}\n\n"
             while time.monotonic() < ends_at and not await request.is_disconnected():
                 await engine.wait_for_update(STREAM_INTERVAL_S)
-                yield f"event: summary\ndata: {json.dumps(engine.summary)}\n\n"
+                yield f"event: summary\ndata: {engine.summary.model_dump_json()}\n\n"
 
         return StreamingResponse(
             events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}

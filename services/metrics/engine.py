@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import Any
 
 from services.metrics.aggregator import Aggregator
 from services.metrics.rules import RuleBook
 from services.metrics.stream import MetricStreamReader, SnapshotReader, raised_alerts
+from services.metrics.summary import MetricsSummary
 from services.metrics.view import PeerSnapshots, summarise
 from services.metrics.windows import WINDOWS
 from shared.events import ALERTS, METRICS_SNAPSHOTS
@@ -48,7 +48,7 @@ class MetricsEngine:
         self.aggregator = Aggregator()
         self.peers = PeerSnapshots(instance_id)
         self.rules = RuleBook()
-        self.summary: dict[str, Any] = summarise([], [])
+        self.summary: MetricsSummary = summarise([])
         self.consumed = 0
         self.alerts_published = 0
         self.reader: MetricStreamReader | None = None
@@ -96,10 +96,9 @@ class MetricsEngine:
         partitions = self.reader.assigned if self.reader else ()
         own = self.aggregator.snapshot(self.instance_id, partitions)
         live = self.peers.live(own)
-        summary = summarise(live, [])
+        summary = summarise(live)
         changes = self.rules.tick(summary)
-        summary["alerts"] = self.rules.active()
-        self.summary = summary
+        self.summary = summary.model_copy(update={"alerts": self.rules.active()})
         async with self._updated:
             self._updated.notify_all()
         if producer is None:
@@ -112,9 +111,8 @@ class MetricsEngine:
                 await _publish_quietly(producer.publish(ALERTS, alert), "alert")
                 self.alerts_published += 1
 
-    def _is_judge(self, summary: dict[str, Any]) -> bool:
-        instances: list[str] = summary["instances"]
-        return not instances or min(instances) == self.instance_id
+    def _is_judge(self, summary: MetricsSummary) -> bool:
+        return not summary.instances or min(summary.instances) == self.instance_id
 
     def _count(self, records: int) -> None:
         self.consumed += records
@@ -134,7 +132,7 @@ class MetricsEngine:
                 log.exception("metrics tick failed")
 
 
-async def _publish_quietly(publishing: Any, what: str) -> None:
+async def _publish_quietly(publishing: Awaitable[object], what: str) -> None:
     try:
         await asyncio.wait_for(publishing, timeout=10)
     except Exception as error:

@@ -36,22 +36,22 @@ class SummaryCollector(Collector):
             "Share of the window a worker spent encoding",
             labels=["window", "worker"],
         )
-        for name, window in summary["windows"].items():
-            errors.add_metric([name], window["error_ratio"])
-            uploads.add_metric([name], window["uploads_per_min"])
-            for route in window["routes"]:
-                labels = [name, route["method"], route["route"]]
-                rate.add_metric(labels, route["rate_per_s"])
-                for quantile, value in route["latency_ms"].items():
+        for name, window in summary.windows.items():
+            errors.add_metric([name], window.error_ratio)
+            uploads.add_metric([name], window.uploads_per_min)
+            for route in window.routes:
+                labels = [name, route.method, route.route]
+                rate.add_metric(labels, route.rate_per_s)
+                for quantile, value in route.latency_ms:
                     if value is not None:
                         latency.add_metric([*labels, quantile], value)
-            for worker in window["workers"]:
-                utilisation.add_metric([name, worker["worker_id"]], worker["utilisation"])
+            for worker in window.workers:
+                utilisation.add_metric([name, worker.worker_id], worker.utilisation)
         yield from (rate, latency, errors, uploads, utilisation)
 
         jobs = GaugeMetricFamily("reencode_jobs", "Jobs waiting or being encoded now", labels=["state"])
-        for state in ("queued", "processing"):
-            jobs.add_metric([state], summary["jobs"][state])
+        for state, count in summary.jobs:
+            jobs.add_metric([state], count)
         yield jobs
         finished = CounterMetricFamily(
             "reencode_jobs_finished", "Jobs that reached a final state", labels=["status"]
@@ -62,8 +62,8 @@ class SummaryCollector(Collector):
         alerts = GaugeMetricFamily(
             "reencode_alerts_raised", "Alerts raised now by the metrics rules", labels=["key"]
         )
-        for alert in summary["alerts"]:
-            alerts.add_metric([alert["key"]], 1)
+        for alert in summary.alerts:
+            alerts.add_metric([alert.key], 1)
         yield alerts
         consumed = CounterMetricFamily("reencode_metrics_events_consumed", "Records the metrics service read")
         consumed.add_metric([], self._engine.consumed)

@@ -1,6 +1,6 @@
 """Alert rules judged on the site-wide view every tick, against each figure's own recent baseline.
 
-A rule reads one figure from the summary (p95 latency of the last 10 s, the error ratio, the job
+A rule reads one field of the summary (p95 latency of the last 10 s, the error ratio, the job
 backlog's growth) and compares it with its baseline: an exponentially weighted average of the same
 figure over the last minutes, frozen while the alert is raised so a long incident does not become
 the new normal. A rule raises when the figure leaves the baseline by both a factor and an absolute
@@ -14,8 +14,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+from services.metrics.summary import ActiveAlert, MetricsSummary
 from shared.events import Alert, AlertSeverity, AlertState, new_id, utc_now
 
 #: A reading of one figure: (value, how many samples it stands on); None when there is nothing to judge.
@@ -27,7 +27,7 @@ class BaselineRule:
     """Raise when a figure exceeds `factor` x its baseline and `margin` above it, on `min_samples`."""
 
     name: str
-    read: Callable[[dict[str, Any]], Reading]
+    read: Callable[[MetricsSummary], Reading]
     describe: str
     unit: str
     factor: float
@@ -45,7 +45,7 @@ class BaselineRule:
     calm_ticks: int = 0
     last_value: float | None = None
 
-    def judge(self, summary: dict[str, Any]) -> AlertState | None:
+    def judge(self, summary: MetricsSummary) -> AlertState | None:
         """Feed one tick; returns RAISED or CLEARED when the alert changes state."""
         reading = self.read(summary)
         if reading is None or reading[1] < self.min_samples:
@@ -95,21 +95,15 @@ class BaselineRule:
         return f"{self.describe}: {value} against a baseline of {baseline}"
 
 
-def _window(summary: dict[str, Any], span: str) -> dict[str, Any]:
-    window: dict[str, Any] = summary.get("windows", {}).get(span, {})
-    return window
+def read_p95_latency(summary: MetricsSummary) -> Reading:
+    window = summary.window(10)
+    p95 = window.latency_ms.p95
+    return None if p95 is None else (p95, window.requests)
 
 
-def read_p95_latency(summary: dict[str, Any]) -> Reading:
-    window = _window(summary, "10s")
-    p95 = window.get("latency_ms", {}).get("p95")
-    return None if p95 is None else (float(p95), int(window.get("requests", 0)))
-
-
-def read_error_ratio(summary: dict[str, Any]) -> Reading:
-    window = _window(summary, "10s")
-    requests = int(window.get("requests", 0))
-    return None if not requests else (float(window.get("error_ratio", 0.0)), requests)
+def read_error_ratio(summary: MetricsSummary) -> Reading:
+    window = summary.window(10)
+    return None if not window.requests else (window.error_ratio, window.requests)
 
 
 class BacklogGrowth:
@@ -118,8 +112,8 @@ class BacklogGrowth:
     def __init__(self, span_ticks: int = 60) -> None:
         self._history: deque[int] = deque(maxlen=span_ticks)
 
-    def __call__(self, summary: dict[str, Any]) -> Reading:
-        queued = int(summary.get("jobs", {}).get("queued", 0))
+    def __call__(self, summary: MetricsSummary) -> Reading:
+        queued = summary.jobs.queued
         self._history.append(queued)
         # Jobs per minute the backlog grew by (arrivals minus what workers drained).
         return float(queued - self._history[0]), queued
@@ -165,7 +159,7 @@ class RuleBook:
     rules: list[BaselineRule] = field(default_factory=default_rules)
     raised: dict[str, Alert] = field(default_factory=dict)
 
-    def tick(self, summary: dict[str, Any]) -> list[Alert]:
+    def tick(self, summary: MetricsSummary) -> list[Alert]:
         changes: list[Alert] = []
         for rule in self.rules:
             state = rule.judge(summary)
@@ -206,14 +200,18 @@ class RuleBook:
                 rule.raised_at = alert.raised_at
                 self.raised[alert.key] = alert
 
-    def active(self) -> list[dict[str, Any]]:
-        """The alerts raised now, for the summary and the dashboard."""
+    def active(self) -> list[ActiveAlert]:
+        """The alerts raised now, with their figures, for the summary and the dashboard."""
         by_name = {f"metrics.{rule.name}": rule for rule in self.rules}
         active = []
         for key, alert in self.raised.items():
             rule = by_name[key]
             active.append(
-                alert.model_dump(mode="json")
-                | {"value": rule.last_value, "baseline": rule.baseline, "threshold": rule.threshold()}
+                ActiveAlert(
+                    **dict(alert),
+                    value=rule.last_value,
+                    baseline=rule.baseline,
+                    threshold=rule.threshold(),
+                )
             )
         return active

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from services.metrics.rules import RuleBook
+from services.metrics.summary import JobBacklog, MetricsSummary, Quantiles, WindowSummary
 from shared.events import AlertState
 
 
-def summary(p95_ms: float, requests: int = 100, error_ratio: float = 0.0, queued: int = 0) -> dict[str, Any]:
-    return {
-        "jobs": {"queued": queued, "processing": 0},
-        "windows": {"10s": {"requests": requests, "error_ratio": error_ratio, "latency_ms": {"p95": p95_ms}}},
-    }
+def summary(p95_ms: float, requests: int = 100, error_ratio: float = 0.0, queued: int = 0) -> MetricsSummary:
+    window = WindowSummary(
+        span_s=10, requests=requests, error_ratio=error_ratio, latency_ms=Quantiles(p95=p95_ms)
+    )
+    return MetricsSummary(jobs=JobBacklog(queued=queued), windows={"10s": window})
 
 
-def keys_and_states(book: RuleBook, figures: dict[str, Any]) -> list[tuple[str, AlertState]]:
+def keys_and_states(book: RuleBook, figures: MetricsSummary) -> list[tuple[str, AlertState]]:
     return [(alert.key, alert.state) for alert in book.tick(figures)]
 
 
@@ -24,7 +23,7 @@ def test_latency_spike_raises_then_clears_when_it_ends() -> None:
     for _ in range(10):
         assert keys_and_states(book, summary(20.0)) == []
     assert keys_and_states(book, summary(800.0)) == [("metrics.latency_p95", AlertState.RAISED)]
-    assert [a["key"] for a in book.active()] == ["metrics.latency_p95"]
+    assert [a.key for a in book.active()] == ["metrics.latency_p95"]
     for _ in range(5):  # the baseline is frozen while raised: a long spike stays an alert
         assert keys_and_states(book, summary(800.0)) == []
     changes = [keys_and_states(book, summary(20.0)) for _ in range(3)]
@@ -71,6 +70,6 @@ def test_an_alert_an_earlier_instance_raised_is_cleared_once_calm() -> None:
     raised = first.tick(summary(800.0))
     restarted = RuleBook()
     restarted.restore(raised)
-    assert [a["key"] for a in restarted.active()] == ["metrics.latency_p95"]
+    assert [a.key for a in restarted.active()] == ["metrics.latency_p95"]
     changes = [keys_and_states(restarted, summary(20.0)) for _ in range(3)]
     assert changes[-1] == [("metrics.latency_p95", AlertState.CLEARED)]

@@ -93,23 +93,24 @@ def test_the_summary_prefers_worker_timings_and_survives_the_snapshot() -> None:
         JobStatusChanged(correlation_id="c", job_id="j1", status=JobStatus.DONE, worker_id="w1")
     )
 
-    window = summarise([aggregator.snapshot("m1", ())], [])["windows"]["60s"]
+    window = summarise([aggregator.snapshot("m1", ())]).window(60)
 
-    assert window["timings_from"] == "workers"
-    assert window["encode_seconds_total"] == 7.0
-    assert 2.9 <= window["queue_wait_s"]["p50"] <= 3.1
-    workers = {w["worker_id"]: w for w in window["workers"]}
+    assert window.timings_from == "workers"
+    assert window.encode_seconds_total == 7.0
+    assert window.queue_wait_s.p50 is not None
+    assert 2.9 <= window.queue_wait_s.p50 <= 3.1
+    workers = {w.worker_id: w for w in window.workers}
     # Busy time is download + encode + upload of every piece of work: (1 + 2) + (1 + 4) s for w1.
-    assert workers["w1"]["busy_s"] == 8.0
-    assert workers["w1"]["utilisation"] == round(8.0 / 60, 3)
-    assert (workers["w1"]["units"], workers["w1"]["jobs"]) == (2, 1)
-    assert workers["w1"]["encode_bytes_per_s"] == round(2000 / 6.0, 1)
-    assert workers["w2"]["busy_s"] == 2.0
-    work = window["work"]
-    assert (work["units"], work["failed"], work["bytes_in"], work["bytes_out"]) == (3, 0, 3000, 1200)
-    assert work["encode_bytes_per_s"] == round(3000 / 7.0, 1)
-    assert (work["download_seconds_total"], work["upload_seconds_total"]) == (1.5, 1.5)
-    assert window["encode_bytes_per_s"] == round(1200 / 60, 1)
+    assert workers["w1"].busy_s == 8.0
+    assert workers["w1"].utilisation == round(8.0 / 60, 3)
+    assert (workers["w1"].units, workers["w1"].jobs) == (2, 1)
+    assert workers["w1"].encode_bytes_per_s == round(2000 / 6.0, 1)
+    assert workers["w2"].busy_s == 2.0
+    work = window.work
+    assert (work.units, work.failed, work.bytes_in, work.bytes_out) == (3, 0, 3000, 1200)
+    assert work.encode_bytes_per_s == round(3000 / 7.0, 1)
+    assert (work.download_seconds_total, work.upload_seconds_total) == (1.5, 1.5)
+    assert window.encode_bytes_per_s == round(1200 / 60, 1)
 
 
 def test_without_timings_the_summary_keeps_the_figures_derived_from_job_reports() -> None:
@@ -127,12 +128,12 @@ def test_without_timings_the_summary_keeps_the_figures_derived_from_job_reports(
         JobStatusChanged(correlation_id="c", job_id="j1", status=JobStatus.DONE, worker_id="w1")
     )
 
-    window = summarise([aggregator.snapshot("m1", ())], [])["windows"]["60s"]
+    window = summarise([aggregator.snapshot("m1", ())]).window(60)
 
-    assert window["timings_from"] == "job_reports"
-    assert window["work"]["units"] == 0
-    assert window["work"]["encode_bytes_per_s"] is None
-    (worker,) = window["workers"]
-    assert worker["jobs"] == 1
-    assert 4.5 <= worker["busy_s"] <= 5.5
-    assert worker["units"] == 0
+    assert window.timings_from == "job_reports"
+    assert window.work.units == 0
+    assert window.work.encode_bytes_per_s is None
+    (worker,) = window.workers
+    assert worker.jobs == 1
+    assert 4.5 <= worker.busy_s <= 5.5
+    assert worker.units == 0

@@ -17,7 +17,7 @@ from services.reencoder.pool import EncoderPool
 from services.reencoder.renditions import manifest_key, rendition_key
 from services.reencoder.scratch import ScratchKind, scratch_folder
 from services.reencoder.timing import PhaseTimer, TimingReporter
-from shared.events import JobRequested, JobStatus, Rendition, WorkKind, WorkOutcome
+from shared.events import JOBS_STATUS, JobRequested, JobStatus, Rendition, WorkKind, WorkOutcome
 from shared.kafka import Delivery
 from shared.media import MediaRejected
 from shared.storage import MediaStore
@@ -45,7 +45,7 @@ class ImageJobHandler:
 
         log.info("job %s: started (attempt %d)", job.job_id, delivery.attempt)
         timer = PhaseTimer()
-        await self._report(job, JobStatus.PROCESSING, progress=0.0)
+        self._progress(job, 0.0)
         with scratch_folder(ScratchKind.IMAGE_JOB, job.job_id, self.scratch_root) as scratch:
             try:
                 renditions = await self._encode_and_store(job, Path(scratch), timer)
@@ -77,13 +77,13 @@ class ImageJobHandler:
                 raise MediaRejected("the uploaded original is missing from storage")
             await asyncio.to_thread(self.store.download, self.store.uploads_bucket, job.source_key, source)
         timer.bytes_in = source.stat().st_size
-        await self._report(job, JobStatus.PROCESSING, progress=0.1)
+        self._progress(job, 0.1)
 
         with timer.phase("encode"):
             encoded = await self.pool.run(
                 encode_image, source, scratch / "out", self.max_pixels, timeout_s=self.job_timeout_s
             )
-        await self._report(job, JobStatus.PROCESSING, progress=0.6)
+        self._progress(job, 0.6)
 
         with timer.phase("upload"):
             renditions = tuple([await self._store_rendition(job, file) for file in encoded])
@@ -124,6 +124,13 @@ class ImageJobHandler:
             bytes=file.bytes,
             key=key,
         )
+
+    def _progress(self, job: JobRequested, fraction: float) -> None:
+        """Best effort, in the background: a Kafka hiccup never fails (or holds up) the encode."""
+        event = self.announcer.status_event(
+            job.job_id, job.correlation_id, JobStatus.PROCESSING, progress=fraction
+        )
+        self.timings.reports.send(JOBS_STATUS, event)
 
     async def _report(
         self,

@@ -31,17 +31,32 @@ class JobAnnouncer:
         error: str | None = None,
         renditions: tuple[Rendition, ...] = (),
     ) -> None:
+        """Announce a status and wait until Kafka has it: for the outcomes the user is promised."""
         await self.producer.publish(
             JOBS_STATUS,
-            JobStatusChanged(
-                correlation_id=correlation_id,
-                job_id=job_id,
-                status=status,
-                progress=progress,
-                error=error,
-                renditions=renditions,
-                worker_id=self.worker_id,
+            self.status_event(
+                job_id, correlation_id, status, progress=progress, error=error, renditions=renditions
             ),
+        )
+
+    def status_event(
+        self,
+        job_id: str,
+        correlation_id: str,
+        status: JobStatus,
+        *,
+        progress: float = 0.0,
+        error: str | None = None,
+        renditions: tuple[Rendition, ...] = (),
+    ) -> JobStatusChanged:
+        return JobStatusChanged(
+            correlation_id=correlation_id,
+            job_id=job_id,
+            status=status,
+            progress=progress,
+            error=error,
+            renditions=renditions,
+            worker_id=self.worker_id,
         )
 
     async def announce_if_finished(self, job_id: str, correlation_id: str) -> bool:

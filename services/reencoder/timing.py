@@ -3,12 +3,12 @@
 Handlers wrap their phases in `timer.phase(...)` and count bytes on the timer; when the work ends the
 `TimingReporter` turns the timer into one `WorkTimed` event. Phases use a monotonic clock (immune to
 clock steps); only the queue wait compares wall clocks, because the request was stamped elsewhere.
+Its `reports` publisher also carries the handlers' other best-effort reports (progress), so one
+counter tells how many were lost.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from services.reencoder.best_effort import BestEffortPublisher
 from shared.events import METRICS_WORK, WorkKind, WorkOutcome, WorkTimed, utc_now
 from shared.kafka import EventProducer
-
-log = logging.getLogger(__name__)
 
 Phase = Literal["download", "encode", "upload"]
 
@@ -51,10 +50,11 @@ class PhaseTimer:
         return max(0.0, (self.started_at - requested_at).total_seconds())
 
 
-@dataclass(frozen=True)
 class TimingReporter:
-    producer: EventProducer
-    worker_id: str
+    def __init__(self, producer: EventProducer, worker_id: str) -> None:
+        self.worker_id = worker_id
+        #: Progress and timings: published without ever failing (or long holding up) the work.
+        self.reports = BestEffortPublisher(producer, timeout_s=PUBLISH_TIMEOUT_S)
 
     async def report(
         self,
@@ -82,8 +82,5 @@ class TimingReporter:
             bytes_in=timer.bytes_in,
             bytes_out=timer.bytes_out,
         )
-        try:
-            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
-                await self.producer.publish(METRICS_WORK, event)
-        except Exception as error:
-            log.warning("timing of job %s not published (the job goes on): %r", job_id, error)
+        # Awaited (within the bound) so that the timing precedes the job's final status.
+        await self.reports.publish(METRICS_WORK, event)

@@ -166,7 +166,7 @@ class VideoTaskHandler:
                 duration_s=task.duration_s,
                 on_progress=self._progress_publisher(task),
             )
-            await self._publish_progress(task, 1.0)  # the end, whatever the throttle let through before
+            self._publish_progress(task, 1.0)  # the end, whatever the throttle let through before
             hls_dir.mkdir()
             await run_ffmpeg(
                 hls_command(mp4, playlist, self.limits.hls_segment_s, self.ffmpeg),
@@ -240,7 +240,7 @@ class VideoTaskHandler:
                     key=key,
                 )
             )
-        await self._publish_progress(task, 1.0)
+        self._publish_progress(task, 1.0)
         return tuple(renditions)
 
     async def _upload(self, timer: PhaseTimer, key: str, path: Path, content_type: str) -> None:
@@ -275,14 +275,24 @@ class VideoTaskHandler:
             if throttle.due():
                 # Once a second is also when to notice that a sibling task failed the job: raising
                 # here stops ffmpeg (run_ffmpeg kills it) instead of encoding for nothing.
-                if await self._job_failed(task):
+                if await self._job_failed_if_known(task):
                     raise JobAlreadyFailed(task.job_id)
-                await self._publish_progress(task, fraction)
+                self._publish_progress(task, fraction)
 
         return publish
 
-    async def _publish_progress(self, task: VideoTaskRequested, fraction: float) -> None:
-        await self.producer.publish(
+    async def _job_failed_if_known(self, task: VideoTaskRequested) -> bool:
+        """`_job_failed`, but a storage hiccup only means "not known to have failed": the check is
+        an optimisation, and must not abort an encode that storage will accept a moment later."""
+        try:
+            return await self._job_failed(task)
+        except Exception as error:
+            log.debug("task %s/%s: could not check the job's state: %r", task.job_id, task.task_id, error)
+            return False
+
+    def _publish_progress(self, task: VideoTaskRequested, fraction: float) -> None:
+        """Best effort, in the background: progress never waits for Kafka nor fails the task."""
+        self.timings.reports.send(
             VIDEO_PROGRESS,
             VideoTaskProgress(
                 correlation_id=task.correlation_id,

@@ -7,11 +7,13 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
-from infra.ops.cluster_view import CATALOGUE, PartitionView, describe_topics
+from infra.ops.cluster_view import CATALOGUE, CLIENT_ID, describe_topics
 from shared.events import Event
+from shared.kafka.clients import kafka_consumer
+from shared.kafka.cluster import PartitionView
 from shared.kafka.consumer import describe_validation_error
 from shared.settings import KafkaSettings
 
@@ -69,12 +71,7 @@ async def read_topic(
     `follow=False` stops at the end offsets seen at the start (a bounded read, e.g. for a replay);
     `follow=True` keeps waiting for new records, until `idle_timeout_s` passes without one.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        client_id="reencode-ops",
-    )
+    consumer = kafka_consumer(settings, group_id=None, client_id=CLIENT_ID)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p.partition) for p in await _partitions(settings, topic)]

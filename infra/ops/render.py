@@ -8,9 +8,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from infra.ops.cluster_view import GroupView, TopicView
 from infra.ops.dlq_replay import Outcome, ReplayResult
 from infra.ops.reading import ReadRecord
+from shared.kafka.cluster import GroupView, TopicView
 
 # Fields every event has; the tail shows them in its header line, not in the body.
 _ENVELOPE = {"event_id", "correlation_id", "occurred_at", "schema_version"}
@@ -57,13 +57,13 @@ def groups_table(groups: list[GroupView], per_partition: bool) -> Table:
         lag = Text(str(group.total_lag), style="yellow" if group.total_lag else "green")
         if not per_partition:
             topics = ", ".join(sorted({p.topic for p in group.partitions}))
-            table.add_row(group.group_id, group.state, str(group.members), topics, lag)
+            table.add_row(group.group_id, group.state, str(len(group.members)), topics, lag)
             continue
         for p in group.partitions:
             table.add_row(
                 group.group_id,
                 group.state,
-                str(group.members),
+                str(len(group.members)),
                 p.topic,
                 str(p.partition),
                 p.owner or "-",

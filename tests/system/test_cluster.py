@@ -16,8 +16,9 @@ from aiokafka.errors import KafkaError
 
 from infra.local.processes import wait_for_port
 from infra.local.stack import LocalStack, StackConfig
-from infra.ops.cluster_view import TopicView, describe_topics
+from infra.ops.cluster_view import describe_topics
 from shared.events import JOBS_REQUESTED, STORAGE_EVENTS
+from shared.kafka.cluster import TopicView
 from tests.conftest import CACHE_DIR
 from tests.media_samples import image_bytes
 from tests.system.conftest import Site, read_topic

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from infra.ops.cluster_view import GroupView, PartitionLag
 from infra.ops.dlq_replay import LetterFilter, plan_replay
 from infra.ops.reading import decode
 from shared.events import JOBS_REQUESTED, DeadLetter, JobRequested, MediaKind, StorageNotification
+from shared.kafka.cluster import GroupView, PartitionLag
 
 
 def letter(
@@ -37,14 +37,17 @@ def job() -> JobRequested:
 
 
 def test_lag_is_clamped_at_zero_and_unknown_without_a_commit() -> None:
-    assert PartitionLag("t", 0, committed=7, end=10).lag == 3
-    assert PartitionLag("t", 0, committed=12, end=10).lag == 0
-    assert PartitionLag("t", 0, committed=None, end=10).lag is None
+    assert PartitionLag(topic="t", partition=0, committed=7, end=10).lag == 3
+    assert PartitionLag(topic="t", partition=0, committed=12, end=10).lag == 0
+    assert PartitionLag(topic="t", partition=0, committed=None, end=10).lag is None
     group = GroupView(
-        "g",
-        "Stable",
-        1,
-        (PartitionLag("t", 0, 7, 10), PartitionLag("t", 1, None, 5), PartitionLag("t", 2, 1, 2)),
+        group_id="g",
+        state="Stable",
+        partitions=(
+            PartitionLag(topic="t", partition=0, committed=7, end=10),
+            PartitionLag(topic="t", partition=1, committed=None, end=5),
+            PartitionLag(topic="t", partition=2, committed=1, end=2),
+        ),
     )
     assert group.total_lag == 4
 

@@ -1,0 +1,107 @@
+"""The one place Kafka clients are built from `KafkaSettings`, and the one "seek to a time" helper.
+
+`kafka_consumer(settings, ...)` gives every consumer the cluster address and the timeouts of the
+settings (session, heartbeat, poll interval, request), so a knob changed in the environment reaches
+them all; what differs between consumers (group, client id, offset reset, commits, isolation, an
+assignor) is said by keyword where the consumer is built. `kafka_admin` does the same for the admin
+client, and `admin_client` is the started-and-closed form for a one-off look.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.settings import KafkaSettings
+
+OffsetReset = Literal["earliest", "latest", "none"]
+IsolationLevel = Literal["read_uncommitted", "read_committed"]
+
+
+def kafka_consumer(
+    settings: KafkaSettings,
+    *topics: str,
+    group_id: str | None,
+    client_id: str | None = None,
+    enable_auto_commit: bool = False,
+    auto_offset_reset: OffsetReset = "latest",
+    isolation_level: IsolationLevel = "read_uncommitted",
+    request_timeout_ms: int | None = None,
+    **options: Any,
+) -> AIOKafkaConsumer:
+    """An unstarted consumer of `topics` (none: assign partitions yourself) on the settings' cluster.
+
+    `group_id=None` is a group-less reader: nothing is committed and no group is disturbed. Commits
+    are manual unless `enable_auto_commit` says otherwise. `options` go to `AIOKafkaConsumer` as
+    they are (e.g. `partition_assignment_strategy`, or `max_poll_interval_ms` to override the
+    settings'); `client_id=None` keeps aiokafka's default.
+    """
+    extra: dict[str, Any] = {"client_id": client_id} if client_id is not None else {}
+    timeouts: dict[str, Any] = {
+        "session_timeout_ms": settings.session_timeout_ms,
+        "heartbeat_interval_ms": settings.heartbeat_interval_ms,
+        "max_poll_interval_ms": settings.max_poll_interval_ms,
+        "request_timeout_ms": request_timeout_ms or settings.request_timeout_ms,
+    }
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=group_id,
+        enable_auto_commit=enable_auto_commit,
+        auto_offset_reset=auto_offset_reset,
+        isolation_level=isolation_level,
+        **(timeouts | extra | options),
+    )
+
+
+def kafka_admin(
+    settings: KafkaSettings, client_id: str = "reencode-admin", request_timeout_ms: int | None = None
+) -> AIOKafkaAdminClient:
+    """An unstarted admin client on the settings' cluster."""
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=client_id,
+        request_timeout_ms=request_timeout_ms or settings.request_timeout_ms,
+    )
+
+
+@asynccontextmanager
+async def admin_client(
+    settings: KafkaSettings, client_id: str = "reencode-admin", request_timeout_ms: int | None = None
+) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed on the way out."""
+    admin = kafka_admin(settings, client_id, request_timeout_ms)
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Every partition of `topic` in the started consumer's metadata (partition 0 if it has none yet)."""
+    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+
+
+async def seek_to_time(
+    consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition], timestamp_ms: int
+) -> None:
+    """Move each of the consumer's assigned `partitions` to its first record at or after
+    `timestamp_ms` (milliseconds since the epoch), or to its end when it has none that recent."""
+    wanted = list(partitions)
+    if not wanted:
+        return
+    found = await consumer.offsets_for_times(dict.fromkeys(wanted, timestamp_ms))
+    past_end = []
+    for tp in wanted:
+        offset = found.get(tp)
+        if offset is None:
+            past_end.append(tp)
+        else:
+            consumer.seek(tp, offset.offset)
+    if past_end:
+        await consumer.seek_to_end(*past_end)

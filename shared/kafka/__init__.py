@@ -4,19 +4,21 @@ from shared.kafka.admin import ensure_topics
 from shared.kafka.consumer import (
     Delivery,
     EventConsumer,
-    PermanentError,
     RetryPolicy,
     getmany_unless_stopped,
 )
+from shared.kafka.failures import InfrastructureError, PermanentError, is_infrastructure_failure
 from shared.kafka.producer import EventProducer, close_within
 
 __all__ = [
     "Delivery",
     "EventConsumer",
     "EventProducer",
+    "InfrastructureError",
     "PermanentError",
     "RetryPolicy",
     "close_within",
     "ensure_topics",
     "getmany_unless_stopped",
+    "is_infrastructure_failure",
 ]

@@ -5,6 +5,9 @@ The shape follows aiokafka's manual-commit example and arq's worker:
 1. take one record, decode it into its catalogue model;
 2. run the service's handler, retrying on errors a bounded number of times;
 3. when the handler keeps failing, or the record does not decode, publish a `DeadLetter` and move on;
+   but an outage of the infrastructure (database, storage, Kafka: `shared.kafka.failures`) is no
+   fault of the record: it is retried with capped backoff for as long as the outage lasts, never
+   counted against the retries and never dead-lettered (lesson 11);
 4. commit the record's offset only then, so a crash at any point redelivers it (handlers are
    idempotent, so a redelivery is harmless);
 5. on `stop()`, take no new records, finish (or, past the grace period, hand back) the record in hand,
@@ -30,15 +33,12 @@ from pydantic import ValidationError
 
 from shared.events import DEAD_LETTERS, E, Topic
 from shared.kafka.dead_letters import dead_letter
+from shared.kafka.failures import PermanentError, is_infrastructure_failure
 from shared.kafka.producer import EventProducer, close_within
 from shared.logs import correlation_scope
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
-
-
-class PermanentError(Exception):
-    """A failure that retrying cannot fix: the message goes to the dead-letter topic at once."""
 
 
 @dataclass(frozen=True)
@@ -49,18 +49,26 @@ class Delivery:
     partition: int
     offset: int
     key: str | None
+    #: Tries so far, those that met an infrastructure outage included.
     attempt: int
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    #: Tries a record gets before it is dead-lettered (infrastructure outages do not count).
     max_attempts: int = 3
     first_backoff_s: float = 0.5
     max_backoff_s: float = 5.0
+    #: The cap on the wait between two tries while the infrastructure is away.
+    outage_max_backoff_s: float = 30.0
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed `attempt` (1-based): exponential, capped."""
         return float(min(self.max_backoff_s, self.first_backoff_s * 2 ** (attempt - 1)))
+
+    def outage_backoff(self, attempt: int) -> float:
+        """Seconds to wait after the `attempt`-th try (1-based) that met an outage."""
+        return float(min(self.outage_max_backoff_s, self.first_backoff_s * 2 ** (min(attempt, 32) - 1)))
 
 
 Handler = Callable[[E, Delivery], Awaitable[None]]
@@ -94,6 +102,10 @@ class EventConsumer(Generic[E]):
         self._shutdown_grace_s = shutdown_grace_s
         self._poll_while_busy_s = poll_while_busy_s
         self._stopping = asyncio.Event()
+        #: True while the record in hand waits for the infrastructure to come back.
+        self.waiting_on_infrastructure = False
+        #: Tries that met an infrastructure outage since the start (each retried, none dead-lettered).
+        self.infrastructure_retries = 0
         self._close_timeout_s = settings.close_timeout_s
         self._commit_timeout_s = settings.request_timeout_ms / 1000
         self._consumer = AIOKafkaConsumer(
@@ -154,7 +166,7 @@ class EventConsumer(Generic[E]):
 
     async def _process(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         """Handle one record to completion (done or dead-lettered). False if handed back."""
-        task = asyncio.create_task(self._handle_with_retries(record))
+        task = asyncio.create_task(self._handle_with_retries(record), name=f"handle {record.topic}")
         stop_wait = asyncio.create_task(self._stopping.wait())
         try:
             while not task.done():
@@ -168,13 +180,12 @@ class EventConsumer(Generic[E]):
                 if self._stopping.is_set():
                     return await self._finish_or_hand_back(task)
                 await self._poll_paused()
-            task.result()
-            return True
+            return task.result()
         finally:
             stop_wait.cancel()
             self._consumer.resume(*self._consumer.paused())
 
-    async def _finish_or_hand_back(self, task: asyncio.Task[None]) -> bool:
+    async def _finish_or_hand_back(self, task: asyncio.Task[bool]) -> bool:
         log.info("stopping: finishing the message in hand (up to %.0f s)", self._shutdown_grace_s)
         deadline = asyncio.get_running_loop().time() + self._shutdown_grace_s
         while not task.done() and asyncio.get_running_loop().time() < deadline:
@@ -182,8 +193,7 @@ class EventConsumer(Generic[E]):
             if not task.done():
                 await self._poll_paused()
         if task.done():
-            task.result()
-            return True
+            return task.result()
         task.cancel()
         log.warning("grace period over: handing the message back uncommitted")
         return False
@@ -196,39 +206,80 @@ class EventConsumer(Generic[E]):
         for partition, records in stray.items():
             self._consumer.seek(partition, records[0].offset)
 
-    async def _handle_with_retries(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _handle_with_retries(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        """Handled or dead-lettered: True. False when `stop()` came while the infrastructure was away
+        (the record is handed back uncommitted)."""
         try:
             event = self._topic.event_type.model_validate_json(record.value or b"")
         except ValidationError as error:
             reason = f"invalid {self._topic.event_type.__name__}: {describe_validation_error(error)}"
             await self._dead_letter(record, reason, attempts=1)
-            return
+            return True
+        key = _decode_key(record.key)
+        failures = outages = attempt = 0
         with correlation_scope(event.correlation_id):
-            for attempt in range(1, self._retry.max_attempts + 1):
-                delivery = Delivery(
-                    record.topic, record.partition, record.offset, _decode_key(record.key), attempt
-                )
-                try:
-                    await self._handler(event, delivery)
-                    return
-                except PermanentError as error:
-                    reason = str(error)
-                except Exception as error:
-                    reason = f"{type(error).__name__}: {error}"
-                    log.warning(
-                        "attempt %d/%d failed: %s",
-                        attempt,
-                        self._retry.max_attempts,
-                        reason,
-                        exc_info=True,
-                    )
-                    if attempt < self._retry.max_attempts:
-                        await asyncio.sleep(self._retry.backoff(attempt))
-                        continue
-                break
-            await self._dead_letter(record, reason, attempt, event.correlation_id)
+            try:
+                while True:
+                    attempt += 1
+                    delivery = Delivery(record.topic, record.partition, record.offset, key, attempt)
+                    try:
+                        await self._handler(event, delivery)
+                        if outages:
+                            log.warning(
+                                "infrastructure back after %d tries: %s handled", outages, _at(record)
+                            )
+                        return True
+                    except PermanentError as error:
+                        failures += 1
+                        reason = str(error)
+                        break
+                    except Exception as error:
+                        if is_infrastructure_failure(error):
+                            outages += 1
+                            if not await self._wait_for_infrastructure(record, outages, error):
+                                return False
+                            continue
+                        self.waiting_on_infrastructure = False
+                        failures += 1
+                        reason = f"{type(error).__name__}: {error}"
+                        log.warning(
+                            "attempt %d/%d failed: %s",
+                            failures,
+                            self._retry.max_attempts,
+                            reason,
+                            exc_info=True,
+                        )
+                        if failures < self._retry.max_attempts:
+                            await asyncio.sleep(self._retry.backoff(failures))
+                            continue
+                        break
+            finally:
+                self.waiting_on_infrastructure = False
+            await self._dead_letter(record, reason, failures, event.correlation_id)
             if self._on_give_up is not None:
                 await self._on_give_up(event, reason)
+            return True
+
+    async def _wait_for_infrastructure(
+        self, record: ConsumerRecord[bytes, bytes], outages: int, error: Exception
+    ) -> bool:
+        """Back off after an outage (partitions stay paused, the loop keeps polling); False if stopping."""
+        self.waiting_on_infrastructure = True
+        self.infrastructure_retries += 1
+        wait_s = self._retry.outage_backoff(outages)
+        log.warning(
+            "infrastructure unavailable for %s (try %d, again in %.1f s; never dead-lettered): %s: %s",
+            _at(record),
+            outages,
+            wait_s,
+            type(error).__name__,
+            error,
+        )
+        await self._sleep_unless_stopping(wait_s)
+        if self._stopping.is_set():
+            log.warning("stopping during an outage: handing %s back uncommitted", _at(record))
+            return False
+        return True
 
     async def _dead_letter(
         self,
@@ -288,6 +339,10 @@ async def getmany_unless_stopped(
         return {}
     batch: Batch = fetch.result()
     return batch
+
+
+def _at(record: ConsumerRecord[bytes, bytes]) -> str:
+    return f"{record.topic}[{record.partition}]@{record.offset}"
 
 
 def _decode_key(key: bytes | None) -> str | None:

@@ -42,6 +42,7 @@ from shared.events import (
     Topic,
 )
 from shared.kafka import EventProducer, close_within, getmany_unless_stopped
+from shared.kafka.clients import kafka_consumer, seek_to_time, topic_partitions
 from shared.kafka.consumer import describe_validation_error
 from shared.kafka.dead_letters import dead_letter
 from shared.settings import KafkaSettings
@@ -90,8 +91,8 @@ class MetricStreamReader:
         self.dead_lettered = 0
         # Bad records found while decoding a batch, published once the batch is folded in.
         self._pending_dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers,
+        self._consumer = kafka_consumer(
+            settings,
             group_id=group_id,
             client_id=client_id,
             enable_auto_commit=True,
@@ -99,10 +100,6 @@ class MetricStreamReader:
             # Range keeps partition i of jobs.requested, jobs.status and metrics.work (same key, same
             # count) on the same instance, so each job's request, reports and timings meet in one place.
             partition_assignment_strategy=(RangePartitionAssignor,),
-            session_timeout_ms=settings.session_timeout_ms,
-            heartbeat_interval_ms=settings.heartbeat_interval_ms,
-            max_poll_interval_ms=settings.max_poll_interval_ms,
-            request_timeout_ms=settings.request_timeout_ms,
         )
         self._close_timeout_s = settings.close_timeout_s
 
@@ -139,15 +136,7 @@ class MetricStreamReader:
         state = [tp for tp in assigned if tp.topic not in {t.name for t in WINDOWED_TOPICS}]
         if state:
             await self._consumer.seek_to_beginning(*state)
-        if windowed:
-            since_ms = int((time.time() - self._rewind_s) * 1000)
-            offsets = await self._consumer.offsets_for_times(dict.fromkeys(windowed, since_ms))
-            past_end = [tp for tp, found in offsets.items() if found is None]
-            for tp, found in offsets.items():
-                if found is not None:
-                    self._consumer.seek(tp, found.offset)
-            if past_end:
-                await self._consumer.seek_to_end(*past_end)
+        await seek_to_time(self._consumer, windowed, int((time.time() - self._rewind_s) * 1000))
         log.info("replaying %d partitions (windows from %.0f s ago)", len(assigned), self._rewind_s)
 
     # --- bad records ----------------------------------------------------------------------------------
@@ -187,13 +176,7 @@ class SnapshotReader:
         self._on_snapshot = on_snapshot
         self._since_s = since_s
         self._stopping = asyncio.Event()
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers,
-            client_id=f"{client_id}.snapshots",
-            group_id=None,
-            enable_auto_commit=False,
-            request_timeout_ms=settings.request_timeout_ms,
-        )
+        self._consumer = kafka_consumer(settings, group_id=None, client_id=f"{client_id}.snapshots")
         self._close_timeout_s = settings.close_timeout_s
 
     def stop(self) -> None:
@@ -202,18 +185,9 @@ class SnapshotReader:
     async def run(self) -> None:
         await self._consumer.start()
         try:
-            partitions = [
-                TopicPartition(METRICS_SNAPSHOTS.name, p)
-                for p in sorted(self._consumer.partitions_for_topic(METRICS_SNAPSHOTS.name) or {0})
-            ]
+            partitions = topic_partitions(self._consumer, METRICS_SNAPSHOTS.name)
             self._consumer.assign(partitions)
-            since_ms = int((time.time() - self._since_s) * 1000)
-            offsets = await self._consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
-            for tp, found in offsets.items():
-                if found is None:
-                    await self._consumer.seek_to_end(tp)
-                else:
-                    self._consumer.seek(tp, found.offset)
+            await seek_to_time(self._consumer, partitions, int((time.time() - self._since_s) * 1000))
             while not self._stopping.is_set():
                 batch = await getmany_unless_stopped(self._consumer, self._stopping, timeout_ms=500)
                 for records in batch.values():
@@ -231,23 +205,13 @@ async def raised_alerts(settings: KafkaSettings, source: str, since_s: float = 2
 
     A restarted judge reads them so it can clear what an earlier instance raised.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        request_timeout_ms=settings.request_timeout_ms,
-    )
+    consumer = kafka_consumer(settings, group_id=None)
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(ALERTS.name, p) for p in sorted(consumer.partitions_for_topic(ALERTS.name) or {0})
-        ]
+        partitions = topic_partitions(consumer, ALERTS.name)
         consumer.assign(partitions)
-        since_ms = int((time.time() - since_s) * 1000)
-        starts = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
+        await seek_to_time(consumer, partitions, int((time.time() - since_s) * 1000))
         ends = await consumer.end_offsets(partitions)
-        for tp, found in starts.items():
-            consumer.seek(tp, found.offset if found is not None else ends[tp])
         latest: dict[str, Alert] = {}
         while await _behind(consumer, ends):
             batch = await consumer.getmany(timeout_ms=1000)

@@ -10,10 +10,11 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from services.frontend.accounts.account_store import AccountTaken
 from services.frontend.accounts.activity_events import report
-from services.frontend.accounts.dependencies import Caller, current_caller, get_accounts
+from services.frontend.accounts.dependencies import SESSION_COOKIE
 from services.frontend.accounts.passwords import WeakPassword
 from services.frontend.accounts.schemas import Registration, SessionInfo, TokenOut, UserOut
 from services.frontend.accounts.service import Accounts, LoginRefused, LoginThrottled
+from services.frontend.api.deps import AccountsDep, CurrentCaller
 from services.frontend.api.schemas import Problem
 from shared.database import UserRow
 from shared.events import ActivityKind
@@ -44,9 +45,7 @@ async def user_out(accounts: Accounts, user: UserRow) -> UserOut:
     responses={409: {"model": Problem}, 422: {"model": Problem}},
     summary="Create an account",
 )
-async def register(
-    registration: Registration, request: Request, accounts: Accounts = Depends(get_accounts)
-) -> UserOut:
+async def register(registration: Registration, request: Request, accounts: AccountsDep) -> UserOut:
     try:
         user = await accounts.register(registration)
     except WeakPassword as weak:
@@ -66,7 +65,7 @@ async def register(
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     request: Request,
-    accounts: Accounts = Depends(get_accounts),
+    accounts: AccountsDep,
 ) -> TokenOut:
     try:
         user, issued = await accounts.sign_in(form.username, form.password, client_address(request), "api")
@@ -84,19 +83,15 @@ async def token(
 @router.get(
     "/me", response_model=SessionInfo, responses={401: {"model": Problem}}, summary="Who is signed in"
 )
-async def me(
-    caller: Caller = Depends(current_caller), accounts: Accounts = Depends(get_accounts)
-) -> SessionInfo:
+async def me(caller: CurrentCaller, accounts: AccountsDep) -> SessionInfo:
     return SessionInfo(user=await user_out(accounts, caller.user), csrf_token=caller.csrf_token)
 
 
 @router.post(
     "/logout", status_code=204, responses={401: {"model": Problem}}, summary="End this session or token"
 )
-async def logout(
-    response: Response, caller: Caller = Depends(current_caller), accounts: Accounts = Depends(get_accounts)
-) -> Response:
+async def logout(response: Response, caller: CurrentCaller, accounts: AccountsDep) -> Response:
     await asyncio.to_thread(accounts.store.close_session, caller.token)
     response.status_code = 204
-    response.delete_cookie("reencode_session")
+    response.delete_cookie(SESSION_COOKIE)
     return response

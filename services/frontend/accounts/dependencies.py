@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -58,8 +59,8 @@ async def _signed_in(request: Request, accounts: Accounts, secret: str, kind: st
 
 async def optional_caller(
     request: Request,
-    token: str | None = Depends(bearer_scheme),
-    accounts: Accounts = Depends(get_accounts),
+    token: Annotated[str | None, Depends(bearer_scheme)],
+    accounts: Annotated[Accounts, Depends(get_accounts)],
 ) -> Caller | None:
     """The caller, or None when the request carries no credentials at all."""
     if token:
@@ -78,7 +79,7 @@ async def optional_caller(
     return caller
 
 
-async def current_caller(caller: Caller | None = Depends(optional_caller)) -> Caller:
+async def current_caller(caller: Annotated[Caller | None, Depends(optional_caller)]) -> Caller:
     if caller is None:
         raise unauthorized(
             "sign in first: send a bearer token from POST /api/auth/token, or a session cookie"
@@ -86,12 +87,13 @@ async def current_caller(caller: Caller | None = Depends(optional_caller)) -> Ca
     return caller
 
 
-async def current_user(caller: Caller = Depends(current_caller)) -> UserRow:
+async def current_user(caller: Annotated[Caller, Depends(current_caller)]) -> UserRow:
     return caller.user
 
 
 async def current_operator(
-    caller: Caller = Depends(current_caller), accounts: Accounts = Depends(get_accounts)
+    caller: Annotated[Caller, Depends(current_caller)],
+    accounts: Annotated[Accounts, Depends(get_accounts)],
 ) -> Caller:
     """Monitoring shows every user's activity and every service's logs: operators only."""
     if not accounts.settings.is_operator(caller.user.username):
@@ -113,8 +115,8 @@ async def _check_csrf(request: Request, expected: str | None) -> None:
 
 async def page_caller(
     request: Request,
-    token: str | None = Depends(bearer_scheme),
-    accounts: Accounts = Depends(get_accounts),
+    token: Annotated[str | None, Depends(bearer_scheme)],
+    accounts: Annotated[Accounts, Depends(get_accounts)],
 ) -> Caller | None:
     """For pages (GET): the signed-in user, or None (also when the session expired), so the page can
     send them to /login instead of answering an error."""

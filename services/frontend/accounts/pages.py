@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
@@ -21,17 +21,11 @@ from pydantic import ValidationError
 from services.frontend.accounts.account_store import AccountTaken, IssuedSession
 from services.frontend.accounts.activity_events import report
 from services.frontend.accounts.api import client_address
-from services.frontend.accounts.dependencies import (
-    CSRF_FIELD,
-    SESSION_COOKIE,
-    Caller,
-    get_accounts,
-    optional_caller,
-    page_caller,
-)
+from services.frontend.accounts.dependencies import CSRF_FIELD, SESSION_COOKIE, get_accounts
 from services.frontend.accounts.passwords import WeakPassword
 from services.frontend.accounts.schemas import Registration
 from services.frontend.accounts.service import Accounts, LoginRefused, LoginThrottled
+from services.frontend.api.deps import AccountsDep, OptionalCaller, PageCaller
 from shared.events import ActivityKind
 
 FORM_CSRF_COOKIE = "reencode_form_csrf"
@@ -91,11 +85,11 @@ async def login_page(request: Request, next: str = "/") -> HTMLResponse:
 @router.post("/login")
 async def login(
     request: Request,
-    username: str = Form("", max_length=64),
-    password: str = Form("", max_length=1024),
-    csrf_token: str = Form("", alias=CSRF_FIELD, max_length=128),
-    next: str = Form("/", max_length=2048),
-    accounts: Accounts = Depends(get_accounts),
+    accounts: AccountsDep,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=128)] = "",
+    next: Annotated[str, Form(max_length=2048)] = "/",
 ) -> Response:
     if not _form_csrf_ok(request, csrf_token):
         return _form_page(request, "login.html", 403, error="The form expired; please try again.", next=next)
@@ -120,11 +114,11 @@ async def register_page(request: Request) -> HTMLResponse:
 @router.post("/register")
 async def register(
     request: Request,
-    username: str = Form("", max_length=64),
-    email: str = Form("", max_length=254),
-    password: str = Form("", max_length=1024),
-    csrf_token: str = Form("", alias=CSRF_FIELD, max_length=128),
-    accounts: Accounts = Depends(get_accounts),
+    accounts: AccountsDep,
+    username: Annotated[str, Form(max_length=64)] = "",
+    email: Annotated[str, Form(max_length=254)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=128)] = "",
 ) -> Response:
     if not _form_csrf_ok(request, csrf_token):
         return _form_page(request, "register.html", 403, error="The form expired; please try again.")
@@ -145,7 +139,7 @@ async def register(
 
 
 @router.get("/", response_model=None)
-async def upload_page(caller: Caller | None = Depends(page_caller)) -> Response:
+async def upload_page(caller: PageCaller) -> Response:
     """The upload page is for signed-in users; everyone else signs in first and comes back."""
     if caller is None:
         return RedirectResponse("/login?next=/", status_code=303)
@@ -153,11 +147,7 @@ async def upload_page(caller: Caller | None = Depends(page_caller)) -> Response:
 
 
 @router.get("/profile", response_model=None)
-async def profile(
-    request: Request,
-    caller: Caller | None = Depends(page_caller),
-    accounts: Accounts = Depends(get_accounts),
-) -> Response:
+async def profile(request: Request, caller: PageCaller, accounts: AccountsDep) -> Response:
     if caller is None:
         return RedirectResponse(f"/login?next={quote('/profile')}", status_code=303)
     stats = await asyncio.to_thread(accounts.store.stats, caller.user.id)
@@ -167,11 +157,7 @@ async def profile(
 
 
 @router.post("/logout")
-async def logout(
-    request: Request,
-    caller: Caller | None = Depends(optional_caller),
-    accounts: Accounts = Depends(get_accounts),
-) -> Response:
+async def logout(request: Request, caller: OptionalCaller, accounts: AccountsDep) -> Response:
     # optional_caller has checked the form's CSRF token against the session already.
     if caller is not None:
         await asyncio.to_thread(accounts.store.close_session, caller.token)

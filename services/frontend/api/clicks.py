@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.frontend.accounts.dependencies import Caller, page_caller
+from services.frontend.api.deps import PageCaller
 from services.frontend.middleware.activity import report_activity
+from services.frontend.middleware.correlation import CORRELATION_HEADER
 from services.frontend.middleware.telemetry import telemetry_of
 from shared.events import METRICS_CLICKS, ActivityKind, LinkClicked, new_id
 
@@ -25,15 +26,18 @@ class ClickAccepted(BaseModel):
 router = APIRouter(tags=["metrics"])
 
 
-@router.post("/api/clicks", status_code=202, summary="Record a click on a tracked link (fire and forget)")
-async def record_click(
-    click: ClickIn, request: Request, caller: Caller | None = Depends(page_caller)
-) -> ClickAccepted:
+@router.post(
+    "/api/clicks",
+    status_code=202,
+    response_model=ClickAccepted,
+    summary="Record a click on a tracked link (fire and forget)",
+)
+async def record_click(click: ClickIn, request: Request, caller: PageCaller) -> ClickAccepted:
     """Visitors' clicks count too; a signed-in user's also join their activity timeline. No CSRF
     token is asked: a forged click changes nothing of anyone's data."""
     telemetry = telemetry_of(request.state)
     user_id = caller.user.id if caller else None
-    correlation_id = request.headers.get("X-Correlation-ID") or new_id()
+    correlation_id = request.headers.get(CORRELATION_HEADER) or new_id()
     telemetry.emitter.emit(
         METRICS_CLICKS,
         LinkClicked(

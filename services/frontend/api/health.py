@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from services.frontend.context import FrontendContext, get_context
+from services.frontend.api.deps import Context
+from services.frontend.api.schemas import Health
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up and serving")
-async def healthz(context: FrontendContext = Depends(get_context)) -> dict[str, str]:
-    return {"status": "ok", "service": "frontend", "instance": context.instance_id}
+@router.get("/healthz", response_model=Health, summary="The process is up and serving")
+async def healthz(context: Context) -> Health:
+    return Health(instance=context.instance_id)

@@ -10,17 +10,16 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from services.frontend.accounts.dependencies import current_user
+from services.frontend.api.deps import Context, CurrentUser, OwnedJob
 from services.frontend.api.schemas import JobList, JobOut, Problem, UploadAccepted
-from services.frontend.context import FrontendContext, get_context
 from services.frontend.eta import EtaEstimator
 from services.frontend.job_queue import enqueue
-from shared.database import UserRow
 from shared.events import (
     MEDIA_DELETED,
     JobRequested,
@@ -39,21 +38,13 @@ POLL_INTERVAL_S = 0.5
 KEEPALIVE_S = 15.0
 
 
-async def _load(context: FrontendContext, request: Request, job_id: str, user: UserRow) -> JobOut:
-    # Someone else's job is answered exactly like a missing one, so ids cannot be probed.
-    job = await asyncio.to_thread(context.jobs.get, job_id, user.id)
-    if job is None:
-        raise HTTPException(404, f"no job with id {job_id!r}")
-    return JobOut.from_row(job, request)
-
-
 @router.get("/api/jobs", response_model=JobList, summary="The newest jobs, a page at a time")
 async def list_jobs(
     request: Request,
-    limit: int = Query(20, ge=1, le=100),
-    offset: int = Query(0, ge=0),
-    context: FrontendContext = Depends(get_context),
-    user: UserRow = Depends(current_user),
+    context: Context,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobList:
     page = await asyncio.to_thread(context.jobs.page, limit, offset, user.id)
     return JobList(
@@ -70,13 +61,8 @@ async def list_jobs(
     responses={404: {"model": Problem}},
     summary="One job: status, progress, error and renditions",
 )
-async def get_job(
-    job_id: str,
-    request: Request,
-    context: FrontendContext = Depends(get_context),
-    user: UserRow = Depends(current_user),
-) -> JobOut:
-    return await _load(context, request, job_id, user)
+async def get_job(job: OwnedJob, request: Request) -> JobOut:
+    return JobOut.from_row(job, request)
 
 
 @router.get(
@@ -85,12 +71,9 @@ async def get_job(
     summary="Server-sent events: the job each time it changes, until it is done or failed",
 )
 async def stream_job(
-    job_id: str,
-    request: Request,
-    context: FrontendContext = Depends(get_context),
-    user: UserRow = Depends(current_user),
+    watched: OwnedJob, request: Request, context: Context, user: CurrentUser
 ) -> StreamingResponse:
-    first = await _load(context, request, job_id, user)
+    first = JobOut.from_row(watched, request)
 
     async def events() -> AsyncIterator[str]:
         job, last_sent, quiet_s = first, "", 0.0
@@ -107,7 +90,10 @@ async def stream_job(
                 quiet_s = 0.0
             await asyncio.sleep(POLL_INTERVAL_S)
             quiet_s += POLL_INTERVAL_S
-            job = await _load(context, request, job_id, user)
+            row = await asyncio.to_thread(context.jobs.get, first.job_id, user.id)
+            if row is None:
+                return  # deleted while watched
+            job = JobOut.from_row(row, request)
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
@@ -118,15 +104,9 @@ async def stream_job(
     responses={404: {"model": Problem}, 409: {"model": Problem}},
     summary="Delete an upload: its original, its renditions and its job",
 )
-async def delete_job(
-    job_id: str,
-    context: FrontendContext = Depends(get_context),
-    user: UserRow = Depends(current_user),
-) -> Response:
+async def delete_job(job: OwnedJob, context: Context, user: CurrentUser) -> Response:
     """Only finished or failed jobs: a job still encoding would write renditions after the delete."""
-    job = await asyncio.to_thread(context.jobs.get, job_id, user.id)
-    if job is None:
-        raise HTTPException(404, f"no job with id {job_id!r}")
+    job_id = job.id
     if not JobStatus(job.status).is_terminal:
         raise HTTPException(409, f"job {job_id!r} is still {job.status}; delete it once it is done or failed")
     store = context.store
@@ -162,17 +142,12 @@ async def delete_job(
     summary="Re-encode a failed job's original again, as a new job",
 )
 async def retry_job(
-    job_id: str,
-    request: Request,
-    context: FrontendContext = Depends(get_context),
-    user: UserRow = Depends(current_user),
+    failed: OwnedJob, request: Request, context: Context, user: CurrentUser
 ) -> UploadAccepted:
     """The original is copied inside storage to a new job, so the new attempt starts clean: no
     marker, partial output or late status event of the failed one can touch it. The failed job
     stays listed, with its reason, until its owner deletes it."""
-    failed = await asyncio.to_thread(context.jobs.get, job_id, user.id)
-    if failed is None:
-        raise HTTPException(404, f"no job with id {job_id!r}")
+    job_id = failed.id
     if failed.status != JobStatus.FAILED:
         raise HTTPException(409, f"job {job_id!r} is {failed.status}; only failed jobs can be retried")
     store = context.store

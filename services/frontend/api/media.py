@@ -7,13 +7,11 @@ import asyncio
 import re
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
 
-from services.frontend.accounts.dependencies import current_user
+from services.frontend.api.deps import Context, OwnedJob
 from services.frontend.api.schemas import Problem
-from services.frontend.context import FrontendContext, get_context
-from shared.database import UserRow
 from shared.media import HLS_CONTENT_TYPES
 
 router = APIRouter(tags=["media"], responses={401: {"model": Problem}})
@@ -32,16 +30,10 @@ _HLS_FILE = re.compile(r"^(index\.m3u8|seg_[0-9]{5,9}\.ts)$")
     responses={200: {"content": {"image/*": {}}}, 404: {"model": Problem}},
     summary="Download one rendition of a job",
 )
-async def download_rendition(
-    job_id: str,
-    name: str,
-    context: FrontendContext = Depends(get_context),
-    user: UserRow = Depends(current_user),
-) -> StreamingResponse:
-    job = await asyncio.to_thread(context.jobs.get, job_id, user.id)
-    rendition = next((r for r in job.renditions if r.name == name), None) if job else None
-    if job is None or rendition is None:
-        raise HTTPException(404, f"job {job_id!r} has no rendition {name!r}")
+async def download_rendition(job: OwnedJob, name: str, context: Context) -> StreamingResponse:
+    rendition = next((r for r in job.renditions if r.name == name), None)
+    if rendition is None:
+        raise HTTPException(404, f"job {job.id!r} has no rendition {name!r}")
     extension = rendition.key.rsplit(".", 1)[-1]
     download_name = f"{job.filename.rsplit('.', 1)[0]}-{name}.{extension}"
     return StreamingResponse(
@@ -65,23 +57,16 @@ async def download_rendition(
     },
     summary="One file of a video's HLS package: a variant playlist or a segment",
 )
-async def download_hls_file(
-    job_id: str,
-    variant: str,
-    file: str,
-    context: FrontendContext = Depends(get_context),
-    user: UserRow = Depends(current_user),
-) -> StreamingResponse:
-    job = await asyncio.to_thread(context.jobs.get, job_id, user.id)
-    master = next((r for r in job.renditions if r.name == "hls"), None) if job else None
+async def download_hls_file(job: OwnedJob, variant: str, file: str, context: Context) -> StreamingResponse:
+    master = next((r for r in job.renditions if r.name == "hls"), None)
     if master is None or not _HLS_VARIANT.match(variant) or not _HLS_FILE.match(file):
-        raise HTTPException(404, f"job {job_id!r} has no HLS file {variant}/{file}")
+        raise HTTPException(404, f"job {job.id!r} has no HLS file {variant}/{file}")
     # Beside the master playlist: <job>/hls/<variant>/<file>.
     key = f"{master.key.rsplit('/', 1)[0]}/{variant}/{file}"
     store = context.store
     stored = await asyncio.to_thread(store.stat, store.renditions_bucket, key)
     if stored is None:
-        raise HTTPException(404, f"job {job_id!r} has no HLS file {variant}/{file}")
+        raise HTTPException(404, f"job {job.id!r} has no HLS file {variant}/{file}")
     return StreamingResponse(
         store.iter_chunks(store.renditions_bucket, key),
         media_type=HLS_CONTENT_TYPES["." + file.rsplit(".", 1)[-1]],

@@ -16,6 +16,11 @@ The shape follows aiokafka's manual-commit example and arq's worker:
 While a handler runs, the loop keeps polling with every partition paused. Kafka therefore still
 sees a live member however long the job takes, and never hands the job to a second worker while the
 first is busy with it (the trap of `max.poll.interval.ms`).
+
+A rebalance still revokes partitions (an eager one revokes them all, whenever a member joins or
+leaves). When the partition of the record in hand is revoked, the handler gets `revoke_grace_s` to
+finish (and its offset is committed while the partition is still ours); past that it is cancelled and
+its offset is never committed, so only the partition's next owner completes the record (lesson 13).
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Generic
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Generic
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 
@@ -76,6 +82,42 @@ Batch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 GiveUpHook = Callable[[E, str], Awaitable[None]]
 
 
+class _Next(Enum):
+    """What the loop does after a record."""
+
+    TAKE = "take the next record"
+    RETRY_LATER = "back off, then take the same record again"
+    LEAVE = "leave (handed back at shutdown)"
+
+
+@dataclass
+class _InFlight:
+    """The record in hand: the rebalance listener looks at it when partitions are revoked."""
+
+    partition: TopicPartition
+    offset: int
+    task: asyncio.Task[bool]
+    #: Set once the loop is done with the record (committed, skipped or handed back).
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Its partition was revoked before it settled: it must not be committed.
+    revoked: bool = False
+
+
+class _RevokeInFlight(ConsumerRebalanceListener):  # type: ignore[misc]
+    """aiokafka awaits `on_partitions_revoked` before the member rejoins its group."""
+
+    def __init__(self, consumer: EventConsumer[Any]) -> None:
+        self._consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        await self._consumer._on_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        log.info(
+            "assigned %s", ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)) or "nothing"
+        )
+
+
 class EventConsumer(Generic[E]):
     """Consumes one catalogue topic in a consumer group and feeds each event to `handler`."""
 
@@ -92,7 +134,10 @@ class EventConsumer(Generic[E]):
         on_give_up: GiveUpHook[E] | None = None,
         shutdown_grace_s: float = 30.0,
         poll_while_busy_s: float = 1.0,
+        revoke_grace_s: float = 3.0,
     ) -> None:
+        """`revoke_grace_s` must stay well below the rebalance timeout (aiokafka: the session timeout),
+        or the member misses the rebalance it is preparing for."""
         self._topic = topic
         self._group_id = group_id
         self._handler = handler
@@ -101,7 +146,9 @@ class EventConsumer(Generic[E]):
         self._on_give_up = on_give_up
         self._shutdown_grace_s = shutdown_grace_s
         self._poll_while_busy_s = poll_while_busy_s
+        self._revoke_grace_s = revoke_grace_s
         self._stopping = asyncio.Event()
+        self._in_flight: _InFlight | None = None
         #: True while the record in hand waits for the infrastructure to come back.
         self.waiting_on_infrastructure = False
         #: Tries that met an infrastructure outage since the start (each retried, none dead-lettered).
@@ -109,7 +156,6 @@ class EventConsumer(Generic[E]):
         self._close_timeout_s = settings.close_timeout_s
         self._commit_timeout_s = settings.request_timeout_ms / 1000
         self._consumer = AIOKafkaConsumer(
-            topic.name,
             bootstrap_servers=settings.bootstrap_servers,
             group_id=group_id,
             client_id=client_id,
@@ -128,6 +174,7 @@ class EventConsumer(Generic[E]):
 
     async def run(self) -> None:
         """Consume until `stop()` is called; the consumer leaves its group on the way out."""
+        self._consumer.subscribe([self._topic.name], listener=_RevokeInFlight(self))
         await self._consumer.start()
         log.info("consuming %s in group %s", self._topic.name, self._group_id)
         try:
@@ -135,18 +182,11 @@ class EventConsumer(Generic[E]):
                 record = await self._next_record()
                 if record is None:
                     continue
-                partition = TopicPartition(record.topic, record.partition)
-                try:
-                    if not await self._process(record):
-                        return  # handed back unfinished at shutdown: not committed
-                except Exception:
-                    # Not even the dead-letter topic took it (the broker is away?): rewind and try
-                    # the same record again later, rather than lose it or stop.
-                    log.exception("%s@%d not handled; retrying it", partition, record.offset)
-                    self._consumer.seek(partition, record.offset)
+                then = await self._take(record)
+                if then is _Next.LEAVE:
+                    return
+                if then is _Next.RETRY_LATER:
                     await self._sleep_unless_stopping(self._retry.max_backoff_s)
-                    continue
-                await self._commit(partition, record.offset + 1)
         finally:
             await close_within(self._consumer.stop(), self._close_timeout_s, f"consumer of {self._group_id}")
             log.info("left group %s", self._group_id)
@@ -164,9 +204,67 @@ class EventConsumer(Generic[E]):
                 self._consumer.seek(TopicPartition(record.topic, record.partition), record.offset)
         return records[0] if records else None
 
-    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+    async def _take(self, record: ConsumerRecord[bytes, bytes]) -> _Next:
+        """Handle `record`, then commit it unless it was handed back or its partition revoked."""
+        partition = TopicPartition(record.topic, record.partition)
+        task = asyncio.create_task(self._handle_with_retries(record), name=f"handle {_at(record)}")
+        flight = self._in_flight = _InFlight(partition, record.offset, task)
+        try:
+            try:
+                handled = await self._process(flight)
+            except Exception:
+                if flight.revoked:
+                    handled = True  # the next owner has it; nothing to rewind
+                else:
+                    # Not even the dead-letter topic took it (the broker is away?): rewind and try
+                    # the same record again later, rather than lose it or stop.
+                    log.exception("%s not handled; retrying it", _at(record))
+                    if partition in self._consumer.assignment():
+                        self._consumer.seek(partition, record.offset)
+                    return _Next.RETRY_LATER
+            if flight.revoked:
+                log.warning(
+                    "not committing %s: its partition was revoked while it was handled; its next owner "
+                    "handles it again",
+                    _at(record),
+                )
+                return _Next.TAKE
+            if not handled:
+                return _Next.LEAVE  # handed back unfinished at shutdown: not committed
+            await self._commit(partition, record.offset + 1)
+            return _Next.TAKE
+        finally:
+            self._in_flight = None
+            flight.settled.set()
+
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """A rebalance takes `revoked` away: finish the record in hand within the grace, or cancel it."""
+        flight = self._in_flight
+        if flight is None or flight.partition not in revoked:
+            return
+        log.info(
+            "%s revoked with a record in hand: up to %.1f s to finish it",
+            flight.partition,
+            self._revoke_grace_s,
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(flight.settled.wait(), self._revoke_grace_s)
+        if flight.settled.is_set():
+            return
+        flight.revoked = True
+        flight.task.cancel()
+        log.warning(
+            "%s revoked mid-record: handler of offset %d cancelled, the offset is not committed",
+            flight.partition,
+            flight.offset,
+        )
+        # Let the cancelled attempt unwind before the partition moves, so that it does nothing
+        # beside the next owner's attempt.
+        await asyncio.wait({flight.task}, timeout=self._revoke_grace_s)
+
+    async def _process(self, flight: _InFlight) -> bool:
         """Handle one record to completion (done or dead-lettered). False if handed back."""
-        task = asyncio.create_task(self._handle_with_retries(record), name=f"handle {record.topic}")
+        task = flight.task
         stop_wait = asyncio.create_task(self._stopping.wait())
         try:
             while not task.done():
@@ -178,14 +276,17 @@ class EventConsumer(Generic[E]):
                 if task.done():
                     break
                 if self._stopping.is_set():
-                    return await self._finish_or_hand_back(task)
+                    return await self._finish_or_hand_back(flight)
                 await self._poll_paused()
+            if flight.revoked and task.cancelled():
+                return True  # the caller sees `revoked` and commits nothing
             return task.result()
         finally:
             stop_wait.cancel()
             self._consumer.resume(*self._consumer.paused())
 
-    async def _finish_or_hand_back(self, task: asyncio.Task[bool]) -> bool:
+    async def _finish_or_hand_back(self, flight: _InFlight) -> bool:
+        task = flight.task
         log.info("stopping: finishing the message in hand (up to %.0f s)", self._shutdown_grace_s)
         deadline = asyncio.get_running_loop().time() + self._shutdown_grace_s
         while not task.done() and asyncio.get_running_loop().time() < deadline:
@@ -193,7 +294,7 @@ class EventConsumer(Generic[E]):
             if not task.done():
                 await self._poll_paused()
         if task.done():
-            return task.result()
+            return True if flight.revoked and task.cancelled() else task.result()
         task.cancel()
         log.warning("grace period over: handing the message back uncommitted")
         return False
@@ -295,6 +396,11 @@ class EventConsumer(Generic[E]):
         await self._producer.publish(DEAD_LETTERS, letter)
 
     async def _commit(self, partition: TopicPartition, next_offset: int) -> None:
+        if partition not in self._consumer.assignment():
+            log.warning(
+                "not committing %s@%d: the partition is no longer assigned here", partition, next_offset
+            )
+            return
         for attempt in range(1, self._retry.max_attempts + 1):
             try:
                 # A coordinator that is gone may never answer: bound each try (tighter when stopping).

@@ -22,14 +22,16 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import sqlalchemy
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import NewTopic
 from minio import Minio
 
 from infra.local.kafka import CONSOLE_TOOLS, KafkaCluster, console_tool_argv, ensure_kafka_jars
 from infra.local.objectstore import MinioServer, ensure_minio_binary
 from infra.local.postgres import PostgresServer, ensure_postgres_installed
 from infra.local.processes import free_port
+from shared.kafka.clients import admin_client, kafka_consumer
+from shared.settings import KafkaSettings
 
 DEFAULT_CACHE = Path(__file__).resolve().parents[2] / ".state" / "cache"
 TOPIC = "smoke"
@@ -53,9 +55,8 @@ async def round_trip(bootstrap_servers: str, value: bytes, group: str) -> None:
         await producer.send_and_wait(TOPIC, value)
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(
-        TOPIC, bootstrap_servers=bootstrap_servers, group_id=group, auto_offset_reset="earliest"
-    )
+    settings = KafkaSettings(bootstrap_servers=bootstrap_servers)
+    consumer = kafka_consumer(settings, TOPIC, group_id=group, auto_offset_reset="earliest")
     await consumer.start()
     try:
         async with asyncio.timeout(60):
@@ -66,13 +67,9 @@ async def round_trip(bootstrap_servers: str, value: bytes, group: str) -> None:
 
 
 async def create_topic(kafka: KafkaCluster) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
-    await admin.start()
-    try:
+    async with admin_client(KafkaSettings(bootstrap_servers=kafka.bootstrap_servers), "smoke") as admin:
         topic = NewTopic(TOPIC, num_partitions=3, replication_factor=kafka.replication_factor)
         await admin.create_topics([topic])
-    finally:
-        await admin.close()
 
 
 def check_kafka(kafka: KafkaCluster) -> None:

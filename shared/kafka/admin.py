@@ -8,10 +8,11 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from shared.events import ALL_TOPICS, Topic
+from shared.kafka.clients import kafka_admin
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ async def ensure_topics(
     Retries while the cluster is still starting, up to `timeout_s`.
     """
     wanted = {topic.name: topic for topic in topics}
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="reencode-admin")
+    admin = kafka_admin(settings)
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         try:

@@ -11,13 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
 from infra.local.postgres import PostgresServer
 from infra.local.stack import LocalStack
 from shared.events import E, Topic, new_id
+from shared.kafka.clients import admin_client, kafka_consumer
+from shared.kafka.cluster import describe_group
+from shared.settings import KafkaSettings
 from shared.storage import MediaStore
 from tests.api_client import sign_up
 from tests.media_samples import image_bytes
@@ -77,7 +78,7 @@ class Site:
 
     def wait_for_group(self, group: str, members: int, timeout: float = 60) -> None:
         """Until `group` has exactly `members` members with assignments (no rebalance pending)."""
-        asyncio.run(_wait_for_group(self.stack.config.kafka.bootstrap_servers, group, members, timeout))
+        asyncio.run(_wait_for_group(self.stack.config.kafka, group, members, timeout))
 
 
 def start_site(stack: LocalStack, reencoders: int, database_url: str | None = None) -> Site:
@@ -127,36 +128,25 @@ def bare_site(stack: LocalStack) -> Iterator[Site]:
         stack.stop_services()
 
 
-async def _wait_for_group(bootstrap: str, group: str, members: int, within_s: float) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
+async def _wait_for_group(kafka: KafkaSettings, group_id: str, members: int, within_s: float) -> None:
+    async with admin_client(kafka, client_id="tests") as admin:
         deadline = time.monotonic() + within_s
         while True:
-            description = (await admin.describe_consumer_groups([group]))[0]
-            groups = description.groups if hasattr(description, "groups") else description
-            state = groups[0]
-            # (error_code, group_id, state, protocol_type, protocol, members, ...)
-            if state[2] == "Stable" and len(state[5]) == members:
+            group = await describe_group(admin, group_id)
+            if group.state == "Stable" and len(group.members) == members:
                 return
             if time.monotonic() > deadline:
-                pytest.fail(f"group {group} has {len(state[5])} members ({state[2]}), wanted {members}")
+                pytest.fail(
+                    f"group {group_id} has {len(group.members)} members ({group.state}), wanted {members}"
+                )
             await asyncio.sleep(0.25)
-    finally:
-        await admin.close()
 
 
 def read_topic(stack: LocalStack, topic: Topic[E], timeout: float = 5.0) -> list[E]:
     """Every valid event on `topic` from the beginning (a group-less reader, like an operator's tail)."""
 
     async def read() -> list[E]:
-        consumer = AIOKafkaConsumer(
-            topic.name,
-            bootstrap_servers=stack.config.kafka.bootstrap_servers,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            group_id=None,
-        )
+        consumer = kafka_consumer(stack.config.kafka, topic.name, group_id=None, auto_offset_reset="earliest")
         await consumer.start()
         events: list[E] = []
         try:

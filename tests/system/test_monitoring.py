@@ -20,13 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from infra.local.postgres import PostgresServer
 from infra.local.processes import free_port
 from infra.local.stack import LocalStack, StackConfig
 from shared.events import ALERTS, USER_ACTIVITY, ActivityKind, AlertState, UserActivity, new_id
 from shared.kafka import EventProducer
+from shared.kafka.clients import kafka_consumer
 from tests.api_client import sign_up
 from tests.conftest import CACHE_DIR
 from tests.media_samples import image_bytes
@@ -230,11 +230,11 @@ def test_a_stopped_worker_raises_an_alert_that_clears_when_it_restarts(watched: 
 async def test_a_group_that_stops_committing_is_stuck_and_clears_when_it_catches_up(
     watched: Watched,
 ) -> None:
-    bootstrap = watched.stack.config.kafka.bootstrap_servers
     group = f"stuck-{new_id()[:8]}"
     key = f"kafka.group_stuck:{group}/{USER_ACTIVITY.name}"
-    stuck = AIOKafkaConsumer(
-        USER_ACTIVITY.name, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    # It stays in its group without polling while the alert is awaited (up to WITHIN_S).
+    stuck = kafka_consumer(
+        watched.stack.config.kafka, USER_ACTIVITY.name, group_id=group, max_poll_interval_ms=300_000
     )
     await stuck.start()
     try:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from infra.local.kafka import KafkaCluster, ensure_kafka_jars
 from infra.local.stack import REPO_ROOT
@@ -30,6 +30,7 @@ from shared.events import (
     new_id,
 )
 from shared.kafka import EventProducer, ensure_topics
+from shared.kafka.clients import kafka_consumer
 from shared.settings import KafkaSettings
 from tests.conftest import CACHE_DIR
 
@@ -115,9 +116,7 @@ def test_groups_show_the_lag_of_uncommitted_records(kafka: KafkaSettings) -> Non
     publish(kafka, JOBS_STATUS, *statuses)  # type: ignore[arg-type]
 
     async def commit_first_only() -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=kafka.bootstrap_servers, group_id="ops-lag", enable_auto_commit=False
-        )
+        consumer = kafka_consumer(kafka, group_id="ops-lag")
         await consumer.start()
         try:
             # One job id: both records are in one partition; commit after the first of them.
@@ -192,12 +191,8 @@ def test_commands_explain_an_unreachable_cluster(tmp_path: Path) -> None:
 
 def test_groups_show_which_member_holds_each_partition(kafka: KafkaSettings) -> None:
     async def while_a_member_is_in_the_group() -> subprocess.CompletedProcess[str]:
-        consumer = AIOKafkaConsumer(
-            JOBS_REQUESTED.name,
-            bootstrap_servers=kafka.bootstrap_servers,
-            group_id="ops-live",
-            client_id="ops-live-member",
-            enable_auto_commit=False,
+        consumer = kafka_consumer(
+            kafka, JOBS_REQUESTED.name, group_id="ops-live", client_id="ops-live-member"
         )
         await consumer.start()
         try:

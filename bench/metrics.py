@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 import typer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI
 
 from infra.local.stack import REPO_ROOT, LocalStack, StackConfig
@@ -35,6 +35,7 @@ from services.metrics.aggregator import Aggregator
 from services.metrics.stream import MetricStreamReader
 from shared.events import METRICS_REQUESTS, RequestObserved, new_id
 from shared.kafka import EventProducer
+from shared.kafka.clients import kafka_consumer
 from shared.settings import KafkaSettings
 from tests.api_client import sign_up
 
@@ -83,9 +84,7 @@ async def produce(kafka: KafkaSettings, events: int) -> None:
 
 async def bare_consumer(kafka: KafkaSettings, events: int, decode: bool) -> float:
     """Seconds from the first batch to the `events`-th record for a plain consumer (no group)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers, group_id=None, enable_auto_commit=False
-    )
+    consumer = kafka_consumer(kafka, group_id=None)
     await consumer.start()
     try:
         partitions = [TopicPartition(METRICS_REQUESTS.name, p) for p in range(METRICS_REQUESTS.partitions)]

@@ -89,14 +89,17 @@ def test_activity_feed_filters_and_keeps_per_user_timelines() -> None:
 
 
 def test_frontend_reports_uploads_and_views_only_when_they_succeeded() -> None:
-    assert activity_for("POST", "/api/uploads", 202) == (ActivityKind.UPLOADED, "upload")
-    assert activity_for("POST", "/api/uploads", 415) is None
-    assert activity_for("GET", f"/api/jobs/{JOB}", 200) == (ActivityKind.VIEWED, f"job:{JOB}")
-    assert activity_for("GET", f"/media/{JOB}/thumbnail", 200) == (
+    assert activity_for("POST", "/api/uploads", {}, 202) == (ActivityKind.UPLOADED, "upload")
+    assert activity_for("POST", "/api/uploads", {}, 415) is None
+    job = {"job_id": JOB}
+    assert activity_for("GET", "/api/jobs/{job_id}", job, 200) == (ActivityKind.VIEWED, f"job:{JOB}")
+    assert activity_for("DELETE", "/api/jobs/{job_id}", job, 204) == (ActivityKind.DELETED, f"job:{JOB}")
+    assert activity_for("GET", "/media/{job_id}/{name}", {**job, "name": "thumbnail"}, 200) == (
         ActivityKind.VIEWED,
         f"rendition:{JOB}/thumbnail",
     )
-    assert activity_for("GET", "/api/jobs", 200) is None
+    assert activity_for("GET", "/media/{job_id}/hls/{variant}/{file}", job, 200) is None
+    assert activity_for("GET", "/api/jobs", {}, 200) is None
 
 
 def test_log_buffer_keeps_correlation_skips_kafka_lines_and_never_blocks() -> None:

@@ -1,19 +1,21 @@
 """User activity events (the design's activity monitoring), sent without delaying any response.
 
-`report_activity` is the one way frontend code reports what a user did; the accounts work calls it
-for registrations and logins. It only starts a background send (bounded: past `MAX_IN_FLIGHT`
-unsent events, new ones are dropped and counted), so a slow or absent broker never slows a page.
+`report_activity` is the one way frontend code reports what a user did; the accounts routes call
+it for registrations and logins, the clicks route for tracked clicks. It only starts a background
+send (bounded: past `MAX_IN_FLIGHT` unsent events, new ones are dropped and counted), so a slow or
+absent broker never slows a page.
 
 `record_activity` is a middleware that reports what the requests themselves tell: an accepted
-upload, a job looked at, a rendition downloaded, a job deleted.
+upload, a job looked at, a rendition downloaded, a job deleted. It recognises them by the route
+that answered (its template, such as `/api/jobs/{job_id}`), which routing has set by the time the
+response comes back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request, Response
@@ -26,27 +28,27 @@ log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 1000
 
-# (method, path pattern, status) -> what the user did and what about.
-_RULES: tuple[tuple[str, re.Pattern[str], int, ActivityKind, str], ...] = (
-    ("POST", re.compile(r"^/api/uploads$"), 202, ActivityKind.UPLOADED, "upload"),
-    ("GET", re.compile(r"^/api/jobs/(?P<job>[0-9a-f]{32})$"), 200, ActivityKind.VIEWED, "job:{job}"),
-    ("DELETE", re.compile(r"^/api/jobs/(?P<job>[0-9a-f]{32})$"), 204, ActivityKind.DELETED, "job:{job}"),
-    (
-        "GET",
-        re.compile(r"^/media/(?P<job>[0-9a-f]{32})/(?P<name>[^/]+)$"),
-        200,
-        ActivityKind.VIEWED,
-        "rendition:{job}/{name}",
-    ),
-)
+#: (method, route template, status) -> what the user did, and what about (filled in from the path).
+_RULES: dict[tuple[str, str, int], tuple[ActivityKind, str]] = {
+    ("POST", "/api/uploads", 202): (ActivityKind.UPLOADED, "upload"),
+    ("GET", "/api/jobs/{job_id}", 200): (ActivityKind.VIEWED, "job:{job_id}"),
+    ("DELETE", "/api/jobs/{job_id}", 204): (ActivityKind.DELETED, "job:{job_id}"),
+    ("GET", "/media/{job_id}/{name}", 200): (ActivityKind.VIEWED, "rendition:{job_id}/{name}"),
+}
 
 
-def activity_for(method: str, path: str, status: int) -> tuple[ActivityKind, str] | None:
-    """What a finished request tells about the user's activity, if anything: (kind, subject)."""
-    for rule_method, pattern, rule_status, kind, subject in _RULES:
-        if method == rule_method and status == rule_status and (match := pattern.match(path)):
-            return kind, subject.format(**match.groupdict())
-    return None
+def activity_for(
+    method: str, route: str, path_params: Mapping[str, str], status: int
+) -> tuple[ActivityKind, str] | None:
+    """What a finished request tells about the user's activity, if anything: (kind, subject).
+
+    `route` is the template of the route that answered, `path_params` what its placeholders matched.
+    """
+    rule = _RULES.get((method, route, status))
+    if rule is None:
+        return None
+    kind, subject = rule
+    return kind, subject.format_map(path_params)
 
 
 @dataclass
@@ -108,13 +110,17 @@ def _reporter(app: FastAPI) -> ActivityReporter | None:
 async def record_activity(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
     """Middleware: report uploads and views once the response is decided."""
     response = await call_next(request)
-    found = activity_for(request.method, request.url.path, response.status_code)
+    # Routing has set the route that answered (none for unmatched paths and static files).
+    route = getattr(request.scope.get("route"), "path", None)
+    if route is None:
+        return response
+    found = activity_for(request.method, route, request.scope.get("path_params", {}), response.status_code)
     if found is not None:
         kind, subject = found
         report_activity(
             request.app,
             kind,
-            # Set by the accounts work's authentication once users exist.
+            # Set by authentication (accounts.dependencies) when the caller signed in.
             user_id=getattr(request.state, "user_id", None),
             subject=subject,
             request=f"{request.method} {request.url.path}",

@@ -25,6 +25,10 @@ from shared.storage import MediaStore
 log = logging.getLogger(__name__)
 
 
+class DoneElsewhere(Exception):
+    """Another attempt at the same job finished it while this one ran."""
+
+
 @dataclass
 class ImageJobHandler:
     announcer: JobAnnouncer
@@ -49,15 +53,18 @@ class ImageJobHandler:
         with scratch_folder(ScratchKind.IMAGE_JOB, job.job_id, self.scratch_root) as scratch:
             try:
                 renditions = await self._encode_and_store(job, Path(scratch), timer)
+            except DoneElsewhere:
+                log.info("job %s was finished by another attempt meanwhile", job.job_id)
+                await self.announcer.announce_if_finished(job.job_id, job.correlation_id)
+                return
             except MediaRejected as rejected:
                 log.info("job %s: input refused: %s", job.job_id, rejected)
-                await self._timed(job, timer, WorkOutcome.FAILED)
-                await self._report(job, JobStatus.FAILED, error=str(rejected))
+                await self._fail(job, timer, str(rejected))
                 return
             except TimeoutError:
-                reason = f"encoding took longer than the {self.job_timeout_s:.0f} s limit"
-                await self._timed(job, timer, WorkOutcome.FAILED)
-                await self._report(job, JobStatus.FAILED, error=reason)
+                await self._fail(
+                    job, timer, f"encoding took longer than the {self.job_timeout_s:.0f} s limit"
+                )
                 return
         log.info("job %s: done, %d renditions", job.job_id, len(renditions))
         # Timed before the final report, so that a reader who sees the job done finds its timing too.
@@ -65,8 +72,20 @@ class ImageJobHandler:
         await self._report(job, JobStatus.DONE, progress=1.0, renditions=renditions)
 
     async def give_up(self, job: JobRequested, reason: str) -> None:
-        """Retries are exhausted: the user sees the job failed instead of waiting forever."""
+        """Retries are exhausted: the user sees the job failed instead of waiting forever (unless
+        another attempt finished it meanwhile)."""
+        if await self.announcer.announce_if_finished(job.job_id, job.correlation_id):
+            return
         await self._report(job, JobStatus.FAILED, error=f"internal error, retries exhausted: {reason}")
+
+    async def _fail(self, job: JobRequested, timer: PhaseTimer, reason: str) -> None:
+        """This attempt failed; the job fails unless another attempt (a duplicate after a rebalance)
+        finished it, whose outcome stands."""
+        if await self.announcer.announce_if_finished(job.job_id, job.correlation_id):
+            log.info("job %s: failed here (%s), done elsewhere", job.job_id, reason)
+            return
+        await self._timed(job, timer, WorkOutcome.FAILED)
+        await self._report(job, JobStatus.FAILED, error=reason)
 
     async def _encode_and_store(
         self, job: JobRequested, scratch: Path, timer: PhaseTimer
@@ -85,6 +104,9 @@ class ImageJobHandler:
             )
         self._progress(job, 0.6)
 
+        # A late duplicate never overwrites renditions the site may already be serving.
+        if await asyncio.to_thread(self.store.stat, self.store.renditions_bucket, manifest_key(job.job_id)):
+            raise DoneElsewhere(job.job_id)
         with timer.phase("upload"):
             renditions = tuple([await self._store_rendition(job, file) for file in encoded])
             await asyncio.to_thread(

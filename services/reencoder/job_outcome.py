@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from services.reencoder.renditions import manifest_key
 from services.reencoder.video.keys import failed_marker_key
@@ -64,8 +65,7 @@ class JobAnnouncer:
         bucket = self.store.renditions_bucket
         manifest = await asyncio.to_thread(self.store.get_json, bucket, manifest_key(job_id))
         if manifest is not None:
-            renditions = tuple(Rendition.model_validate(item) for item in manifest["renditions"])
-            await self.report(job_id, correlation_id, JobStatus.DONE, progress=1.0, renditions=renditions)
+            await self._announce_done(job_id, correlation_id, manifest)
             return True
         failed = await asyncio.to_thread(self.store.get_json, bucket, failed_marker_key(job_id))
         if failed is not None:
@@ -73,9 +73,22 @@ class JobAnnouncer:
             return True
         return False
 
+    async def _announce_done(self, job_id: str, correlation_id: str, manifest: Any) -> None:
+        renditions = tuple(Rendition.model_validate(item) for item in manifest["renditions"])
+        await self.report(job_id, correlation_id, JobStatus.DONE, progress=1.0, renditions=renditions)
+
     async def fail(self, job_id: str, correlation_id: str, reason: str) -> None:
-        """Mark the job failed (so its other tasks stop), remove its partial outputs, tell the user."""
+        """Mark the job failed (so its other tasks stop), remove its partial outputs, tell the user.
+
+        A job some attempt finished (its manifest, written last, exists) is never failed and its
+        outputs never removed: it is announced done again instead.
+        """
         bucket = self.store.renditions_bucket
+        done = await asyncio.to_thread(self.store.get_json, bucket, manifest_key(job_id))
+        if done is not None:
+            log.info("job %s is done: not failing it (%s)", job_id, reason)
+            await self._announce_done(job_id, correlation_id, done)
+            return
         marker = failed_marker_key(job_id)
         await asyncio.to_thread(self.store.put_json, bucket, marker, {"job_id": job_id, "reason": reason})
         removed = await asyncio.to_thread(remove_outputs, self.store, f"{job_id}/", keep=marker)

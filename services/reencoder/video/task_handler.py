@@ -63,6 +63,10 @@ class JobAlreadyFailed(Exception):
     """Another task failed the job while this one ran: its work is no longer wanted."""
 
 
+class DoneElsewhere(Exception):
+    """Another attempt at the same task finished it while this one ran."""
+
+
 @dataclass
 class VideoTaskHandler:
     store: MediaStore
@@ -78,8 +82,7 @@ class VideoTaskHandler:
         if await self._job_failed(task):
             log.info("task %s/%s skipped: the job has failed", task.job_id, task.task_id)
             return
-        marker = keys.task_marker_key(task.job_id, task.task_id)
-        if await asyncio.to_thread(self.store.get_json, self.store.renditions_bucket, marker) is not None:
+        if await self._is_done(task):
             log.info("task %s/%s was done before (redelivery): reported again", task.job_id, task.task_id)
             await self._finished(task, error=None)
             return
@@ -92,6 +95,12 @@ class VideoTaskHandler:
             scratch = Path(scratch_dir)
             try:
                 result = await self._within_budget(task, scratch, timer)
+            except DoneElsewhere:
+                # A duplicate attempt (the record redelivered to a second worker after a rebalance)
+                # finished first: its outputs stand, untouched by this one.
+                log.info("task %s/%s was finished by another attempt meanwhile", task.job_id, task.task_id)
+                await self._finished(task, error=None)
+                return
             except JobAlreadyFailed:
                 await asyncio.to_thread(self._remove_own_outputs, task)
                 log.info("task %s/%s stopped: the job has failed", task.job_id, task.task_id)
@@ -99,11 +108,20 @@ class VideoTaskHandler:
                 return
             except MediaRejected as rejected:
                 reason = str(rejected).replace(str(scratch) + "/", "")
+                if await self._is_done(task):
+                    # This attempt failed (timed out, say) but another one finished the task: what
+                    # it published is not this attempt's to remove, nor the job's to fail.
+                    log.info(
+                        "task %s/%s: failed here (%s), done elsewhere", task.job_id, task.task_id, reason
+                    )
+                    await self._finished(task, error=None)
+                    return
                 await asyncio.to_thread(self._remove_own_outputs, task)
                 log.info("task %s/%s failed: %s", task.job_id, task.task_id, reason)
                 await self._timed(task, timer, WorkOutcome.FAILED)
                 await self._finished(task, error=reason)
                 return
+        marker = keys.task_marker_key(task.job_id, task.task_id)
         await asyncio.to_thread(
             self.store.put_json, self.store.renditions_bucket, marker, result.model_dump(mode="json")
         )
@@ -118,8 +136,23 @@ class VideoTaskHandler:
         await self._finished(task, error=None)
 
     async def give_up(self, task: VideoTaskRequested, reason: str) -> None:
-        """Retries are exhausted: fail the job instead of leaving it encoding forever."""
+        """Retries are exhausted: fail the job instead of leaving it encoding forever (unless another
+        attempt finished the task meanwhile)."""
+        if await self._is_done(task):
+            await self._finished(task, error=None)
+            return
         await self._finished(task, error=f"internal error, retries exhausted: {reason}")
+
+    async def _is_done(self, task: VideoTaskRequested) -> bool:
+        """Whether some attempt finished the task: its done-marker is written after all its outputs."""
+        marker = keys.task_marker_key(task.job_id, task.task_id)
+        return await asyncio.to_thread(self.store.stat, self.store.renditions_bucket, marker) is not None
+
+    async def _before_upload(self, task: VideoTaskRequested) -> None:
+        """Outputs are published only by an attempt that finds the task not yet done: a late duplicate
+        never overwrites objects the site may already be serving."""
+        if await self._is_done(task):
+            raise DoneElsewhere(task.task_id)
 
     async def _within_budget(self, task: VideoTaskRequested, scratch: Path, timer: PhaseTimer) -> TaskResult:
         """The whole task (download, encode, package, upload) gets one time budget; ffmpeg is killed
@@ -174,6 +207,7 @@ class VideoTaskHandler:
             )
             profile, level = avc_profile_level(await run_ffprobe(mp4, self.ffprobe))
 
+        await self._before_upload(task)
         mp4_key = keys.mp4_key(job_id, output.name)
         await self._upload(timer, mp4_key, mp4, MP4)
         durations = segment_durations(playlist.read_text())
@@ -227,6 +261,7 @@ class VideoTaskHandler:
             ("poster", poster, keys.poster_key(task.job_id), (output.width, output.height)),
             ("sprite", sprite, keys.sprite_key(task.job_id), sprite_size),
         )
+        await self._before_upload(task)
         renditions = []
         for name, path, key, (width, height) in made:
             await self._upload(timer, key, path, JPEG)

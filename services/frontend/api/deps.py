@@ -16,7 +16,6 @@ from fastapi import Depends, HTTPException
 from services.frontend.accounts.dependencies import (
     Caller,
     current_caller,
-    current_operator,
     current_user,
     get_accounts,
     optional_caller,
@@ -39,8 +38,6 @@ CurrentUser = Annotated[UserRow, Depends(current_user)]
 OptionalCaller = Annotated[Caller | None, Depends(optional_caller)]
 #: For pages: the caller, or None (also when the session expired), so the page can redirect to /login.
 PageCaller = Annotated[Caller | None, Depends(page_caller)]
-#: A signed-in operator (FRONTEND_OPERATORS); 403 for everyone else.
-Operator = Annotated[Caller, Depends(current_operator)]
 
 
 async def owned_job(job_id: str, context: Context, user: CurrentUser) -> JobRow:

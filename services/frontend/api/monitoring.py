@@ -10,14 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic_settings import SettingsConfigDict
 
-from services.frontend.accounts.dependencies import (
-    OPERATORS_ONLY,
-    Caller,
-    current_operator,
-    get_accounts,
-    page_caller,
-)
-from services.frontend.accounts.service import Accounts
+from services.frontend.accounts.dependencies import OPERATORS_ONLY, current_operator
+from services.frontend.api.deps import AccountsDep, PageCaller
 from services.frontend.api.proxy import BackendAddress, forward_get
 from services.frontend.api.schemas import Problem
 
@@ -39,11 +33,7 @@ async def _forward(request: Request, path: str) -> StreamingResponse:
 
 
 @router.get("/monitoring", include_in_schema=False, response_model=None)
-async def monitoring_page(
-    request: Request,
-    caller: Caller | None = Depends(page_caller),
-    accounts: Accounts = Depends(get_accounts),
-) -> Response:
+async def monitoring_page(request: Request, caller: PageCaller, accounts: AccountsDep) -> Response:
     if caller is None:
         return RedirectResponse("/login?next=/monitoring", status_code=303)
     if not accounts.settings.is_operator(caller.user.username):

@@ -1,4 +1,4 @@
-"""User activity events (the design's activity monitoring), sent without delaying any response.
+"""User activity events (the monitoring page's activity feed), sent without delaying any response.
 
 `report_activity` is the one way frontend code reports what a user did; the accounts routes call
 it for registrations and logins, the clicks route for tracked clicks. It only starts a background

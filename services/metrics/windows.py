@@ -180,7 +180,7 @@ def to_wire(model: type[M], tally: DataclassInstance, **extra: Any) -> M:
 
     Collections (routes, workers, clicks, work) are the caller's: they are passed in `extra`.
     """
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     for name in model.model_fields.keys() - extra.keys():
         value = getattr(tally, name)
         if isinstance(value, DDSketch):

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
 from services.monitoring.log_feed import LogFilter
 from services.monitoring.monitor import Monitor
+from services.monitoring.views import (
+    ActivityView,
+    AlertsView,
+    LogLines,
+    MonitoringStatus,
+    Trace,
+    UserTimeline,
+)
 from shared.events import ActivityKind, LogLevel
 
 STATIC_DIR = Path(__file__).parent / "static"
 #: A comment line on a quiet stream proves the connection alive through proxies.
 KEEPALIVE_S = 15.0
-
-
-def _dump(events: list[Any]) -> list[dict[str, Any]]:
-    return [event.model_dump(mode="json") for event in events]
 
 
 def build_router(monitor: Monitor) -> APIRouter:
@@ -32,64 +34,78 @@ def build_router(monitor: Monitor) -> APIRouter:
 
     @router.get(
         "/api/monitoring/status",
+        response_model=MonitoringStatus,
         summary="Services, Kafka, database, storage and active alerts, as of the last look",
     )
-    async def status() -> dict[str, Any]:
+    async def status() -> MonitoringStatus:
         return monitor.status()
 
-    @router.get("/api/monitoring/stream", summary="Server-sent events: the status after every look")
+    @router.get(
+        "/api/monitoring/stream",
+        summary="Server-sent events: the status after every look (each `data` is a `MonitoringStatus`)",
+    )
     async def stream(request: Request) -> StreamingResponse:
         async def events() -> AsyncIterator[str]:
             async for snapshot in monitor.updates():
                 if await request.is_disconnected():
                     return
-                yield f"event: status\ndata: {json.dumps(snapshot, default=str)}\n\n"
+                yield f"event: status\ndata: {snapshot.model_dump_json()}\n\n"
 
         return StreamingResponse(
             events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
-    @router.get("/api/monitoring/alerts", summary="Active alerts and the history of raises and clears")
-    async def alerts(limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
-        return {
-            "active": _dump(monitor.alerts.active()),
-            "history": _dump(monitor.alerts.history()[:limit]),
-        }
+    @router.get(
+        "/api/monitoring/alerts",
+        response_model=AlertsView,
+        summary="Active alerts and the history of raises and clears",
+    )
+    async def alerts(limit: int = Query(100, ge=1, le=1000)) -> AlertsView:
+        return AlertsView(active=monitor.alerts.active(), history=monitor.alerts.history()[:limit])
 
-    @router.get("/api/monitoring/logs", summary="Recent log lines of every service, newest first")
+    @router.get(
+        "/api/monitoring/logs",
+        response_model=LogLines,
+        summary="Recent log lines of every service, newest first",
+    )
     async def logs(
         service: str | None = None,
         level: LogLevel = LogLevel.DEBUG,
         correlation_id: str | None = None,
         q: str | None = Query(None, description="text the message or logger contains"),
         limit: int = Query(200, ge=1, le=2000),
-    ) -> dict[str, Any]:
+    ) -> LogLines:
         where = LogFilter(service=service, level=level, correlation_id=correlation_id, text=q)
-        return {"lines": _dump(monitor.logs.recent(where, limit))}
+        return LogLines(lines=monitor.logs.recent(where, limit))
 
     @router.get(
         "/api/monitoring/traces/{correlation_id}",
+        response_model=Trace,
         summary="One correlation id's story across services, in time order",
     )
-    async def trace(correlation_id: str) -> dict[str, Any]:
+    async def trace(correlation_id: str) -> Trace:
         story = monitor.logs.trace(correlation_id)
-        return {
-            "correlation_id": correlation_id,
-            "services": sorted({line.service for line in story}),
-            "lines": _dump(story),
-        }
+        return Trace(
+            correlation_id=correlation_id, services=sorted({line.service for line in story}), lines=story
+        )
 
-    @router.get("/api/monitoring/activity", summary="Recent user activity, newest first")
+    @router.get(
+        "/api/monitoring/activity", response_model=ActivityView, summary="Recent user activity, newest first"
+    )
     async def activity(
         kind: list[ActivityKind] | None = Query(None),
         user_id: str | None = None,
         limit: int = Query(100, ge=1, le=1000),
-    ) -> dict[str, Any]:
+    ) -> ActivityView:
         events = monitor.activity.recent(set(kind) if kind else None, user_id, limit)
-        return {"events": _dump(events), "counts": {k.value: n for k, n in monitor.activity.counts.items()}}
+        return ActivityView(events=events, counts=dict(monitor.activity.counts))
 
-    @router.get("/api/monitoring/activity/users/{user_id}", summary="One user's recent timeline")
-    async def timeline(user_id: str) -> dict[str, Any]:
-        return {"user_id": user_id, "events": _dump(monitor.activity.timeline(user_id))}
+    @router.get(
+        "/api/monitoring/activity/users/{user_id}",
+        response_model=UserTimeline,
+        summary="One user's recent timeline",
+    )
+    async def timeline(user_id: str) -> UserTimeline:
+        return UserTimeline(user_id=user_id, events=monitor.activity.timeline(user_id))
 
     return router

@@ -11,10 +11,13 @@ Blocking (SQLAlchemy's sync engine): the caller runs `look` in a thread.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from decimal import Decimal
+from typing import Literal
 
-from sqlalchemy import Connection, Engine, text
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine, RowMapping, text
 
 from services.monitoring.alerts import Finding
 from shared.database import make_engine
@@ -24,9 +27,148 @@ from shared.settings import DatabaseSettings
 SOURCE = "database"
 
 
+class Connections(BaseModel):
+    total: int
+    max: int
+    #: Client connections per state (`active`, `idle`, `idle in transaction`, ...).
+    by_state: dict[str, int]
+
+
+class StatementStats(BaseModel):
+    """One statement as pg_stat_statements sums it up."""
+
+    query: str | None
+    calls: int
+    mean_ms: float
+    total_ms: float
+
+
+class RunningQuery(BaseModel):
+    """A statement running now (pg_stat_activity), when pg_stat_statements is not installed."""
+
+    pid: int
+    state: str | None
+    query: str
+    running_ms: float
+
+
+class SlowestStatements(BaseModel):
+    source: Literal["pg_stat_statements"] = "pg_stat_statements"
+    #: Slowest on average first.
+    queries: list[StatementStats]
+
+
+class LongestRunning(BaseModel):
+    source: Literal["pg_stat_activity"] = "pg_stat_activity"
+    #: Running longest first.
+    queries: list[RunningQuery]
+
+
+class TableStats(BaseModel):
+    table: str
+    #: Live rows (an estimate kept by the statistics collector).
+    rows: int
+    dead_rows: int
+    table_bytes: int
+    index_bytes: int
+    total_bytes: int
+    seq_scan: int | None
+    idx_scan: int | None
+
+
+class IndexStats(BaseModel):
+    index: str
+    table: str
+    bytes: int
+    scans: int | None
+
+
+class Replica(BaseModel):
+    """A standby streaming from this primary (pg_stat_replication)."""
+
+    application_name: str | None
+    client_addr: str | None
+    state: str | None
+    sync_state: str | None
+    replay_lag_bytes: float | None
+
+
+class Primary(BaseModel):
+    role: Literal["primary"] = "primary"
+    replicas: list[Replica]
+
+
+class WalReceiver(BaseModel):
+    status: str | None
+    sender_host: str | None
+
+
+class Standby(BaseModel):
+    """This server is a replica: how far its replay is behind, and its WAL receiver."""
+
+    role: Literal["replica"] = "replica"
+    replay_delay_s: float | None
+    receiver: WalReceiver | None
+
+
+class PostgresView(BaseModel):
+    """A PostgreSQL database as its statistics views describe it."""
+
+    backend: Literal["postgresql"] = "postgresql"
+    reachable: Literal[True] = True
+    reduced: Literal[False] = False
+    server_version: str | None
+    database: str | None
+    connections: Connections
+    #: Commits and rollbacks per second since the previous look (None on the first).
+    transactions_per_second: float | None
+    commits: int
+    rollbacks: int
+    deadlocks: int
+    cache_hit_ratio: float | None
+    slowest_queries: SlowestStatements | LongestRunning
+    tables: list[TableStats]
+    indexes: list[IndexStats]
+    replication: Primary | Standby
+
+
+class SqliteTable(BaseModel):
+    table: str
+    rows: int
+
+
+class SqliteIndex(BaseModel):
+    index: str
+    table: str
+
+
+class SqliteView(BaseModel):
+    """SQLite's reduced view: it keeps no connection, transaction, query or replication statistics."""
+
+    backend: Literal["sqlite"] = "sqlite"
+    reachable: Literal[True] = True
+    reduced: Literal[True] = True
+    note: str = "SQLite keeps no connection, transaction, query or replication statistics"
+    file: str
+    size_bytes: int
+    free_pages: int | None
+    journal_mode: str | None
+    tables: list[SqliteTable]
+    indexes: list[SqliteIndex]
+
+
+class DatabaseUnreachable(BaseModel):
+    backend: Literal["postgresql", "sqlite"]
+    reachable: Literal[False] = False
+    error: str
+
+
+DatabaseView = PostgresView | SqliteView | DatabaseUnreachable
+
+
 @dataclass
 class DatabaseLook:
-    view: dict[str, Any]
+    view: DatabaseView
     findings: list[Finding]
 
 
@@ -45,7 +187,7 @@ class DatabaseWatcher:
         self._last: _Counters | None = None
 
     @property
-    def backend(self) -> str:
+    def backend(self) -> Literal["postgresql", "sqlite"]:
         return "sqlite" if self._settings.url.startswith("sqlite") else "postgresql"
 
     def close(self) -> None:
@@ -74,11 +216,11 @@ class DatabaseWatcher:
             AlertSeverity.CRITICAL,
             f"the {self.backend} database cannot be queried: {reason}",
         )
-        return DatabaseLook({"backend": self.backend, "reachable": False, "error": reason}, [finding])
+        return DatabaseLook(DatabaseUnreachable(backend=self.backend, error=reason), [finding])
 
     # --- PostgreSQL ---------------------------------------------------------------------------------
 
-    def _postgresql(self, db: Connection) -> dict[str, Any]:
+    def _postgresql(self, db: Connection) -> PostgresView:
         version = db.execute(text("SHOW server_version")).scalar()
         max_connections = int(db.execute(text("SHOW max_connections")).scalar() or 0)
         by_state = {
@@ -100,25 +242,24 @@ class DatabaseWatcher:
             .mappings()
             .one()
         )
-        return {
-            "backend": "postgresql",
-            "reachable": True,
-            "reduced": False,
-            "server_version": version,
-            "database": db.execute(text("SELECT current_database()")).scalar(),
-            "connections": {"total": sum(by_state.values()), "max": max_connections, "by_state": by_state},
-            "transactions_per_second": self._rate(int(stats["xact_commit"]) + int(stats["xact_rollback"])),
-            "commits": int(stats["xact_commit"]),
-            "rollbacks": int(stats["xact_rollback"]),
-            "deadlocks": int(stats["deadlocks"]),
-            "cache_hit_ratio": _ratio(
-                int(stats["blks_hit"]), int(stats["blks_hit"]) + int(stats["blks_read"])
-            ),
-            "slowest_queries": self._slowest(db),
-            "tables": [dict(row) for row in db.execute(text(_PG_TABLES)).mappings()],
-            "indexes": [dict(row) for row in db.execute(text(_PG_INDEXES)).mappings()],
-            "replication": _replication(db),
-        }
+        return PostgresView(
+            server_version=version,
+            database=db.execute(text("SELECT current_database()")).scalar(),
+            connections=Connections(total=sum(by_state.values()), max=max_connections, by_state=by_state),
+            transactions_per_second=self._rate(int(stats["xact_commit"]) + int(stats["xact_rollback"])),
+            commits=int(stats["xact_commit"]),
+            rollbacks=int(stats["xact_rollback"]),
+            deadlocks=int(stats["deadlocks"]),
+            cache_hit_ratio=_ratio(int(stats["blks_hit"]), int(stats["blks_hit"]) + int(stats["blks_read"])),
+            slowest_queries=self._slowest(db),
+            tables=[
+                TableStats.model_validate(_plain(row)) for row in db.execute(text(_PG_TABLES)).mappings()
+            ],
+            indexes=[
+                IndexStats.model_validate(_plain(row)) for row in db.execute(text(_PG_INDEXES)).mappings()
+            ],
+            replication=_replication(db),
+        )
 
     def _rate(self, transactions: int) -> float | None:
         """Transactions per second since the previous look (None on the first)."""
@@ -128,7 +269,7 @@ class DatabaseWatcher:
             return None
         return round(max(0, transactions - last.transactions) / (now - last.at), 2)
 
-    def _slowest(self, db: Connection) -> dict[str, Any]:
+    def _slowest(self, db: Connection) -> SlowestStatements | LongestRunning:
         has_statements = db.execute(
             text("SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'")
         ).scalar()
@@ -142,7 +283,9 @@ class DatabaseWatcher:
                 ),
                 limit,
             )
-            return {"source": "pg_stat_statements", "queries": [_plain(row) for row in rows.mappings()]}
+            return SlowestStatements(
+                queries=[StatementStats.model_validate(_plain(row)) for row in rows.mappings()]
+            )
         rows = db.execute(
             text(
                 "SELECT pid, state, left(query, 300) AS query, "
@@ -153,11 +296,11 @@ class DatabaseWatcher:
             ),
             limit,
         )
-        return {"source": "pg_stat_activity", "queries": [_plain(row) for row in rows.mappings()]}
+        return LongestRunning(queries=[RunningQuery.model_validate(_plain(row)) for row in rows.mappings()])
 
     # --- SQLite -------------------------------------------------------------------------------------
 
-    def _sqlite(self, db: Connection) -> dict[str, Any]:
+    def _sqlite(self, db: Connection) -> SqliteView:
         pragma = {
             name: db.exec_driver_sql(f"PRAGMA {name}").scalar()
             for name in ("page_count", "page_size", "freelist_count", "journal_mode")
@@ -167,27 +310,23 @@ class DatabaseWatcher:
             "AND name NOT LIKE 'sqlite_%' ORDER BY name"
         ).all()
         tables = [
-            {
-                "table": name,
+            SqliteTable(
+                table=name,
                 # Quoted: names come from the schema itself, never from a request.
-                "rows": int(db.exec_driver_sql(f'SELECT count(*) FROM "{name}"').scalar() or 0),
-            }
+                rows=int(db.exec_driver_sql(f'SELECT count(*) FROM "{name}"').scalar() or 0),
+            )
             for name, kind, _table in names
             if kind == "table"
         ]
-        indexes = [{"index": name, "table": table} for name, kind, table in names if kind == "index"]
-        return {
-            "backend": "sqlite",
-            "reachable": True,
-            "reduced": True,
-            "note": "SQLite keeps no connection, transaction, query or replication statistics",
-            "file": self._settings.url.split("///", 1)[-1],
-            "size_bytes": int(pragma["page_count"] or 0) * int(pragma["page_size"] or 0),
-            "free_pages": pragma["freelist_count"],
-            "journal_mode": pragma["journal_mode"],
-            "tables": tables,
-            "indexes": indexes,
-        }
+        indexes = [SqliteIndex(index=name, table=table) for name, kind, table in names if kind == "index"]
+        return SqliteView(
+            file=self._settings.url.split("///", 1)[-1],
+            size_bytes=int(pragma["page_count"] or 0) * int(pragma["page_size"] or 0),
+            free_pages=pragma["freelist_count"],
+            journal_mode=pragma["journal_mode"],
+            tables=tables,
+            indexes=indexes,
+        )
 
 
 _PG_TABLES = """
@@ -202,17 +341,16 @@ FROM pg_stat_user_indexes ORDER BY pg_relation_size(indexrelid) DESC LIMIT 50
 """
 
 
-def _replication(db: Connection) -> dict[str, Any]:
+def _replication(db: Connection) -> Primary | Standby:
     if db.execute(text("SELECT pg_is_in_recovery()")).scalar():
         delay = db.execute(
             text("SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())")
         ).scalar()
         receiver = db.execute(text("SELECT status, sender_host FROM pg_stat_wal_receiver")).mappings().first()
-        return {
-            "role": "replica",
-            "replay_delay_s": None if delay is None else round(float(delay), 1),
-            "receiver": None if receiver is None else _plain(receiver),
-        }
+        return Standby(
+            replay_delay_s=None if delay is None else round(float(delay), 1),
+            receiver=None if receiver is None else WalReceiver.model_validate(_plain(receiver)),
+        )
     replicas = db.execute(
         text(
             "SELECT application_name, client_addr::text AS client_addr, state, sync_state, "
@@ -220,40 +358,41 @@ def _replication(db: Connection) -> dict[str, Any]:
             "FROM pg_stat_replication"
         )
     ).mappings()
-    return {"role": "primary", "replicas": [_plain(row) for row in replicas]}
+    return Primary(replicas=[Replica.model_validate(_plain(row)) for row in replicas])
 
 
-def database_findings(view: dict[str, Any]) -> list[Finding]:
+def database_findings(view: DatabaseView) -> list[Finding]:
     """Warnings a reachable database deserves: connections near the limit, replicas not streaming."""
+    if not isinstance(view, PostgresView):
+        return []  # unreachable (a finding of its own), or SQLite: no connections, no replicas
     findings = []
-    connections = view.get("connections") or {}
-    if connections.get("max") and connections["total"] >= 0.8 * connections["max"]:
+    connections = view.connections
+    if connections.max and connections.total >= 0.8 * connections.max:
         findings.append(
             Finding(
                 "database.connections",
                 SOURCE,
                 AlertSeverity.WARNING,
-                f"{connections['total']} of {connections['max']} connections in use",
+                f"{connections.total} of {connections.max} connections in use",
             )
         )
-    for replica in (view.get("replication") or {}).get("replicas", []):
-        if replica.get("state") != "streaming":
+    replicas = view.replication.replicas if isinstance(view.replication, Primary) else []
+    for replica in replicas:
+        if replica.state != "streaming":
             findings.append(
                 Finding(
-                    f"database.replica:{replica.get('application_name')}",
+                    f"database.replica:{replica.application_name}",
                     SOURCE,
                     AlertSeverity.WARNING,
-                    f"replica {replica.get('application_name')} is {replica.get('state')}, not streaming",
+                    f"replica {replica.application_name} is {replica.state}, not streaming",
                 )
             )
     return findings
 
 
-def _plain(row: Any) -> dict[str, Any]:
-    """A row as JSON-friendly values (numerics to float)."""
-    return {
-        key: (float(value) if hasattr(value, "as_integer_ratio") else value) for key, value in row.items()
-    }
+def _plain(row: RowMapping) -> Mapping[str, object]:
+    """A row with its numerics (Decimal) as floats, for the models to validate."""
+    return {key: float(value) if isinstance(value, Decimal) else value for key, value in row.items()}
 
 
 def _ratio(part: int, whole: int) -> float | None:

@@ -16,15 +16,16 @@ from typing import Any, TypeVar
 
 from services.monitoring.activity_feed import ActivityFeed
 from services.monitoring.alerts import AlertEngine
-from services.monitoring.database_stats import DatabaseWatcher
-from services.monitoring.kafka_cluster import KafkaWatcher
+from services.monitoring.database_stats import DatabaseView, DatabaseWatcher
+from services.monitoring.kafka_cluster import KafkaStatus, KafkaWatcher
 from services.monitoring.lag import LagEvaluator
 from services.monitoring.log_feed import LogFeed
 from services.monitoring.prometheus import MonitoringMetrics
 from services.monitoring.service_registry import SOURCE as SERVICES
 from services.monitoring.service_registry import ServiceRegistry
 from services.monitoring.settings import MonitoringSettings
-from services.monitoring.storage_stats import StorageWatcher
+from services.monitoring.storage_stats import StorageView, StorageWatcher
+from services.monitoring.views import MonitoringStatus, NotExamined
 from shared.events import ALERTS, Alert, AlertState, utc_now
 from shared.kafka import EventProducer
 from shared.settings import DatabaseSettings, KafkaSettings, StorageSettings
@@ -60,9 +61,11 @@ class Monitor:
         )
         self._database = DatabaseWatcher(database, settings.slow_queries)
         self._storage = StorageWatcher(storage, settings.max_objects_per_bucket, settings.bucket_refresh_s)
-        pending = {"reachable": None, "note": "not examined yet"}
-        self._views: dict[str, dict[str, Any]] = {"kafka": pending, "database": pending, "storage": pending}
+        self._kafka_status: KafkaStatus | NotExamined = NotExamined()
+        self._database_view: DatabaseView | NotExamined = NotExamined()
+        self._storage_view: StorageView | NotExamined = NotExamined()
         self.looked_at: datetime | None = None
+        # Each watcher's look in flight (their results differ in type).
         self._running: dict[str, asyncio.Future[Any]] = {}
         self._looked = asyncio.Event()
         self._outbox: asyncio.Queue[Alert] = asyncio.Queue(maxsize=1000)
@@ -93,11 +96,15 @@ class Monitor:
         changes += self.alerts.reconcile("kafka", kafka.findings, now, clear_missing=kafka.complete)
         changes += self.alerts.reconcile("database", database.findings, now)
         changes += self.alerts.reconcile("storage", storage.findings, now)
-        self._views = {"kafka": kafka.view, "database": database.view, "storage": storage.view}
+        self._kafka_status, self._database_view, self._storage_view = (
+            kafka.status,
+            database.view,
+            storage.view,
+        )
         self.looked_at = now
         for alert in changes:
             self._announce(alert)
-        self.metrics.refresh(self.status(), self.alerts.active(), self.registry, self.logs, self.activity)
+        self.metrics.refresh(self.status(), self.registry, self.logs, self.activity)
         self._looked.set()
         self._looked = asyncio.Event()
         return changes
@@ -152,18 +159,18 @@ class Monitor:
 
     # --- the view -----------------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "looked_at": self.looked_at,
-            "services": self.registry.services(),
-            "kafka": self._views["kafka"],
-            "database": self._views["database"],
-            "storage": self._views["storage"],
-            "alerts": [alert.model_dump(mode="json") for alert in self.alerts.active()],
-            "dead_letters": [letter.model_dump(mode="json") for letter in self.registry.dead_letters()[:20]],
-        }
+    def status(self) -> MonitoringStatus:
+        return MonitoringStatus(
+            looked_at=self.looked_at,
+            services=self.registry.services(),
+            kafka=self._kafka_status,
+            database=self._database_view,
+            storage=self._storage_view,
+            alerts=self.alerts.active(),
+            dead_letters=self.registry.dead_letters()[:20],
+        )
 
-    async def updates(self) -> AsyncIterator[dict[str, Any]]:
+    async def updates(self) -> AsyncIterator[MonitoringStatus]:
         """The status now, then after every look (for the page's live stream)."""
         yield self.status()
         while True:

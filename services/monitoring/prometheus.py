@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Gauge
 
 from services.monitoring.activity_feed import ActivityFeed
+from services.monitoring.database_stats import PostgresView
+from services.monitoring.kafka_cluster import KafkaStatus
+from services.monitoring.lag import LagStatus
 from services.monitoring.log_feed import LogFeed
 from services.monitoring.service_registry import ServiceRegistry
-from shared.events import Alert
+from services.monitoring.storage_stats import StorageView
+from services.monitoring.views import MonitoringStatus
 
 
 class MonitoringMetrics:
@@ -39,45 +41,48 @@ class MonitoringMetrics:
         self.activity = gauge("user_activity_events", "User activity events received", ("kind",))
 
     def refresh(
-        self,
-        status: dict[str, Any],
-        alerts: list[Alert],
-        registry: ServiceRegistry,
-        logs: LogFeed,
-        activity: ActivityFeed,
+        self, status: MonitoringStatus, registry: ServiceRegistry, logs: LogFeed, activity: ActivityFeed
     ) -> None:
         for service, up in registry.up_counts().items():
             self.instances_up.labels(service).set(up)
         for topic, count in registry.dead_letter_counts.items():
             self.dead_letters.labels(topic).set(count)
         self.alerts.clear()
-        for alert in alerts:
+        for alert in status.alerts:
             self.alerts.labels(alert.source, alert.severity.value).inc()
-        for component in ("kafka", "database", "storage"):
-            self.up.labels(component).set(int(bool(status.get(component, {}).get("reachable"))))
-        self._kafka(status.get("kafka", {}))
-        database = status.get("database", {})
-        self.db_connections.set((database.get("connections") or {}).get("total", 0))
-        self.db_tps.set(database.get("transactions_per_second") or 0)
+        for component, view in (
+            ("kafka", status.kafka),
+            ("database", status.database),
+            ("storage", status.storage),
+        ):
+            self.up.labels(component).set(int(bool(view.reachable)))
+        if isinstance(status.kafka, KafkaStatus):
+            self._kafka(status.kafka)
+        database = status.database
+        connections = database.connections.total if isinstance(database, PostgresView) else 0
+        self.db_connections.set(connections)
+        self.db_tps.set(
+            (database.transactions_per_second if isinstance(database, PostgresView) else None) or 0
+        )
         self.bucket_objects.clear()
         self.bucket_bytes.clear()
-        for bucket in status.get("storage", {}).get("buckets", []):
-            self.bucket_objects.labels(bucket["name"]).set(bucket["objects"])
-            self.bucket_bytes.labels(bucket["name"]).set(bucket["bytes"])
+        for bucket in status.storage.buckets if isinstance(status.storage, StorageView) else []:
+            self.bucket_objects.labels(bucket.name).set(bucket.objects)
+            self.bucket_bytes.labels(bucket.name).set(bucket.bytes)
         for (service, level), count in logs.counts.items():
             self.log_lines.labels(service, level.value).set(count)
         for kind, count in activity.counts.items():
             self.activity.labels(kind.value).set(count)
 
-    def _kafka(self, kafka: dict[str, Any]) -> None:
-        if not kafka.get("reachable"):
+    def _kafka(self, kafka: KafkaStatus) -> None:
+        if not kafka.reachable:
             return  # keep the last figures rather than report an empty cluster
-        self.brokers.set(sum(1 for broker in kafka["brokers"] if broker.get("up")))
-        self.under_replicated.set(kafka["under_replicated_partitions"])
-        self.offline.set(kafka["offline_partitions"])
+        self.brokers.set(sum(1 for broker in kafka.brokers if broker.up))
+        self.under_replicated.set(kafka.under_replicated_partitions)
+        self.offline.set(kafka.offline_partitions)
         self.lag.clear()
         self.group_stuck.clear()
-        for group in kafka["groups"]:
-            self.group_stuck.labels(group["group"]).set(int(group["status"] == "stuck"))
-            for row in group["partitions"]:
-                self.lag.labels(group["group"], row["topic"], str(row["partition"])).set(row["lag"])
+        for group in kafka.groups:
+            self.group_stuck.labels(group.group).set(int(group.status is LagStatus.STUCK))
+            for row in group.partitions:
+                self.lag.labels(group.group, row.topic, str(row.partition)).set(row.lag)

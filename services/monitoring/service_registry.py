@@ -5,12 +5,31 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+
+from pydantic import BaseModel
 
 from services.monitoring.alerts import Finding
-from shared.events import AlertSeverity, DeadLetter, InstanceState, ServiceHeartbeat, utc_now
+from shared.events import AlertSeverity, DeadLetter, InstanceState, ServiceHeartbeat, ServiceLoad, utc_now
 
 SOURCE = "services"
+
+
+class ServiceInstance(BaseModel):
+    """One instance as its last heartbeat describes it, and whether it counts as up."""
+
+    service: str
+    instance_id: str
+    version: str
+    host: str
+    started_at: datetime
+    #: When its last heartbeat was sent.
+    last_seen: datetime
+    silent_for_s: float
+    up: bool
+    state: InstanceState
+    consumes: tuple[str, ...]
+    produces: tuple[str, ...]
+    load: ServiceLoad
 
 
 @dataclass
@@ -39,24 +58,24 @@ class ServiceRegistry:
     def is_up(self, beat: ServiceHeartbeat, now: datetime) -> bool:
         return beat.state is InstanceState.RUNNING and now - beat.occurred_at <= self.down_after
 
-    def services(self, now: datetime | None = None) -> list[dict[str, Any]]:
+    def services(self, now: datetime | None = None) -> list[ServiceInstance]:
         now = now or utc_now()
         self._forget_old(now)
         return [
-            {
-                "service": beat.service,
-                "instance_id": beat.instance_id,
-                "version": beat.version,
-                "host": beat.host,
-                "started_at": beat.started_at,
-                "last_seen": beat.occurred_at,
-                "silent_for_s": round((now - beat.occurred_at).total_seconds(), 1),
-                "up": self.is_up(beat, now),
-                "state": beat.state.value,
-                "consumes": beat.consumes,
-                "produces": beat.produces,
-                "load": beat.load.model_dump(),
-            }
+            ServiceInstance(
+                service=beat.service,
+                instance_id=beat.instance_id,
+                version=beat.version,
+                host=beat.host,
+                started_at=beat.started_at,
+                last_seen=beat.occurred_at,
+                silent_for_s=round((now - beat.occurred_at).total_seconds(), 1),
+                up=self.is_up(beat, now),
+                state=beat.state,
+                consumes=beat.consumes,
+                produces=beat.produces,
+                load=beat.load,
+            )
             for beat in sorted(self._last_beat.values(), key=lambda b: (b.service, b.instance_id))
         ]
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 
 import httpx
 import urllib3
 from minio import Minio
+from pydantic import BaseModel
 
 from services.monitoring.alerts import Finding
 from shared.events import AlertSeverity, utc_now
@@ -22,9 +23,37 @@ from shared.settings import StorageSettings
 SOURCE = "storage"
 
 
+class BucketFigures(BaseModel):
+    name: str
+    objects: int
+    bytes: int
+    #: True when the bucket holds more objects than were counted (`max_objects_per_bucket`).
+    truncated: bool
+
+
+class StorageError(BaseModel):
+    at: datetime
+    error: str
+
+
+class StorageView(BaseModel):
+    """Object storage for the page: health, buckets, and the last errors met while looking."""
+
+    endpoint: str
+    reachable: bool
+    #: MinIO's liveness probe answered 200.
+    live: bool
+    #: Counted now and then (`bucket_refresh_s`), not at every look; empty while unreachable.
+    buckets: list[BucketFigures] = []
+    #: Why the storage could not be examined (only when `reachable` is false).
+    error: str | None = None
+    #: Newest first.
+    recent_errors: list[StorageError] = []
+
+
 @dataclass
 class StorageLook:
-    view: dict[str, Any]
+    view: StorageView
     findings: list[Finding]
 
 
@@ -36,7 +65,7 @@ class StorageWatcher:
         self._max_objects = max_objects
         # Counting objects means listing them all: done now and then, not at every look.
         self._bucket_refresh_s = bucket_refresh_s
-        self._buckets: list[dict[str, Any]] = []
+        self._buckets: list[BucketFigures] = []
         self._buckets_at = float("-inf")
         scheme = "https" if settings.secure else "http"
         self._health_url = f"{scheme}://{settings.endpoint}/minio/health/live"
@@ -52,28 +81,37 @@ class StorageWatcher:
             ),
         )
         #: The last errors met while looking, newest first, for the page.
-        self.recent_errors: deque[dict[str, str]] = deque(maxlen=20)
+        self.recent_errors: deque[StorageError] = deque(maxlen=20)
 
     def look(self) -> StorageLook:
-        view: dict[str, Any] = {"endpoint": self._settings.endpoint, "recent_errors": []}
+        live = False
         try:
-            live = httpx.get(self._health_url, timeout=3.0)
-            view["live"] = live.status_code == 200
-            if not view["live"]:
-                raise RuntimeError(f"{self._health_url} answered {live.status_code}")
-            view["buckets"] = self._bucket_figures()
-            view["reachable"] = True
-            findings: list[Finding] = []
+            answer = httpx.get(self._health_url, timeout=3.0)
+            live = answer.status_code == 200
+            if not live:
+                raise RuntimeError(f"{self._health_url} answered {answer.status_code}")
+            buckets = self._bucket_figures()
         except Exception as error:
-            return self.unreachable(f"{type(error).__name__}: {error}", view)
-        view["recent_errors"] = list(self.recent_errors)
-        return StorageLook(view, findings)
+            return self.unreachable(f"{type(error).__name__}: {error}", live=live)
+        view = StorageView(
+            endpoint=self._settings.endpoint,
+            reachable=True,
+            live=True,
+            buckets=buckets,
+            recent_errors=list(self.recent_errors),
+        )
+        return StorageLook(view, [])
 
-    def unreachable(self, reason: str, view: dict[str, Any] | None = None) -> StorageLook:
-        self.recent_errors.appendleft({"at": utc_now().isoformat(), "error": reason})
-        view = view or {"endpoint": self._settings.endpoint}
-        view.update(reachable=False, error=reason, recent_errors=list(self.recent_errors))
-        view.setdefault("live", False)
+    def unreachable(self, reason: str, live: bool = False) -> StorageLook:
+        """`live`: the liveness probe answered, and a later step (listing the buckets) failed."""
+        self.recent_errors.appendleft(StorageError(at=utc_now(), error=reason))
+        view = StorageView(
+            endpoint=self._settings.endpoint,
+            reachable=False,
+            live=live,
+            error=reason,
+            recent_errors=list(self.recent_errors),
+        )
         finding = Finding(
             "storage.unreachable",
             SOURCE,
@@ -82,13 +120,13 @@ class StorageWatcher:
         )
         return StorageLook(view, [finding])
 
-    def _bucket_figures(self) -> list[dict[str, Any]]:
+    def _bucket_figures(self) -> list[BucketFigures]:
         if time.monotonic() - self._buckets_at >= self._bucket_refresh_s:
             self._buckets = [self._bucket(bucket.name) for bucket in self._client.list_buckets()]
             self._buckets_at = time.monotonic()
         return self._buckets
 
-    def _bucket(self, name: str) -> dict[str, Any]:
+    def _bucket(self, name: str) -> BucketFigures:
         count = size = 0
         truncated = False
         for item in self._client.list_objects(name, recursive=True):
@@ -97,4 +135,4 @@ class StorageWatcher:
                 break
             count += 1
             size += item.size or 0
-        return {"name": name, "objects": count, "bytes": size, "truncated": truncated}
+        return BucketFigures(name=name, objects=count, bytes=size, truncated=truncated)

@@ -23,7 +23,7 @@ def test_the_database_view_names_the_sites_tables(database_url: str) -> None:
         watcher.close()
         engine.dispose()
     assert first.findings == []
-    view = second.view
+    view = second.view.model_dump()
     assert view["reachable"] is True
     assert {"jobs", "renditions"} <= {table["table"] for table in view["tables"]}
     if database_url.startswith("sqlite"):
@@ -44,6 +44,6 @@ def test_the_database_view_names_the_sites_tables(database_url: str) -> None:
 def test_an_unreachable_database_is_a_finding_not_an_error() -> None:
     watcher = DatabaseWatcher(DatabaseSettings(url="postgresql+psycopg://nobody@127.0.0.1:1/none"))
     look = watcher.look()
-    assert look.view["reachable"] is False
+    assert look.view.reachable is False
     assert [finding.key for finding in look.findings] == ["database.unreachable"]
     assert "postgresql" in look.findings[0].message

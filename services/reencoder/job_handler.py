@@ -13,7 +13,7 @@ from pathlib import Path
 
 from services.reencoder.image_encoder import EncodedFile, encode_image
 from services.reencoder.job_outcome import JobAnnouncer
-from services.reencoder.pool import EncoderPool
+from services.reencoder.pool import EncoderDied, EncoderPool, EncodingTimedOut
 from services.reencoder.renditions import manifest_key, rendition_key
 from services.reencoder.scratch import ScratchKind, scratch_folder
 from services.reencoder.timing import PhaseTimer, TimingReporter
@@ -27,6 +27,18 @@ log = logging.getLogger(__name__)
 
 class DoneElsewhere(Exception):
     """Another attempt at the same job finished it while this one ran."""
+
+
+def describe_encoder_death(error: EncoderDied | MemoryError) -> str:
+    """Why the encoder died, for the user. Running out of memory is taken to be about the file: the
+    size limits let it through, but decoding it needs more memory than a worker has (an image
+    dense or large like a decompression bomb), and a retry would only be killed again."""
+    if isinstance(error, MemoryError) or error.killed_by_system:
+        return (
+            "the encoder ran out of memory (killed by the system) while decoding this image: "
+            "it needs more memory than a worker has; try a smaller image"
+        )
+    return f"{error} while decoding this image; it may be damaged"
 
 
 @dataclass
@@ -61,10 +73,15 @@ class ImageJobHandler:
                 log.info("job %s: input refused: %s", job.job_id, rejected)
                 await self._fail(job, timer, str(rejected))
                 return
-            except TimeoutError:
+            except EncodingTimedOut:
                 await self._fail(
                     job, timer, f"encoding took longer than the {self.job_timeout_s:.0f} s limit"
                 )
+                return
+            except (EncoderDied, MemoryError) as died:
+                reason = describe_encoder_death(died)
+                log.warning("job %s: %s", job.job_id, reason)
+                await self._fail(job, timer, reason)
                 return
         log.info("job %s: done, %d renditions", job.job_id, len(renditions))
         # Timed before the final report, so that a reader who sees the job done finds its timing too.

@@ -1,60 +1,151 @@
-"""A one-process pool for CPU-bound encoding, with a hard timeout.
+"""A one-process pool for CPU-bound encoding, with a hard timeout and a child whose death is noticed.
 
 Encoding never runs on the event loop (the consumer must keep polling), and a stuck or crashing codec
-must not take the worker down: on timeout the child process is killed and a fresh one started.
+must not take the worker down: on timeout the child process is killed and a fresh one started. A
+child that dies mid-call (the kernel's OOM killer, a codec crash) is noticed at once, through its
+process sentinel, and reported with its exit status (`EncoderDied`), instead of leaving the call to
+wait for its timeout as `multiprocessing.Pool` does (it silently replaces the dead worker and loses the
+call).
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import multiprocessing.pool
+import multiprocessing.connection
+import signal
+import threading
 from collections.abc import Callable
+from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+#: How long a killed or stopping child may take to be reaped.
+REAP_TIMEOUT_S = 5.0
+
+
+class EncodingTimedOut(TimeoutError):
+    """The call ran past its limit; the child was killed."""
+
+
+class EncoderDied(Exception):
+    """The child process died while encoding; `exitcode` is negative for a signal (-9: SIGKILL)."""
+
+    def __init__(self, exitcode: int | None) -> None:
+        self.exitcode = exitcode
+        super().__init__(describe_death(exitcode))
+
+    @property
+    def killed_by_system(self) -> bool:
+        """SIGKILL: on a worker, the kernel's (or the container's) out-of-memory killer."""
+        return self.exitcode == -signal.SIGKILL
+
+
+def describe_death(exitcode: int | None) -> str:
+    if exitcode == -signal.SIGKILL:
+        return "the encoder ran out of memory (killed by the system)"
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"the encoder crashed ({name})"
+    return f"the encoder exited unexpectedly (status {exitcode})"
+
 
 class EncoderPool:
-    def __init__(self, processes: int = 1) -> None:
-        self._processes = processes
+    def __init__(self) -> None:
         self._context = multiprocessing.get_context("spawn")
-        self._pool = self._new_pool()
-
-    def _new_pool(self) -> multiprocessing.pool.Pool:
-        return self._context.Pool(processes=self._processes)
+        # One call at a time; held by the thread that waits on the child, so a call cancelled on the
+        # event loop still has its child killed and replaced before the next call starts.
+        self._lock = threading.Lock()
+        self._process: BaseProcess | None = None
+        self._conn: multiprocessing.connection.Connection | None = None
+        self._start_child()
 
     async def run(self, function: Callable[..., T], *args: Any, timeout_s: float) -> T:
-        """Run `function(*args)` in the pool; TimeoutError (and a fresh pool) after `timeout_s`."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-
-        def resolve(result: T) -> None:
-            loop.call_soon_threadsafe(_settle, future, result, None)
-
-        def reject(error: BaseException) -> None:
-            loop.call_soon_threadsafe(_settle, future, None, error)
-
-        self._pool.apply_async(function, args, callback=resolve, error_callback=reject)
+        """Run `function(*args)` in the child: its result or exception; `EncodingTimedOut` after
+        `timeout_s`, `EncoderDied` if the child dies meanwhile (a fresh child follows either)."""
+        call = asyncio.ensure_future(asyncio.to_thread(self._call, function, args, timeout_s))
+        call.add_done_callback(_retrieve)  # a cancelled caller no longer wants the outcome
         try:
-            return await asyncio.wait_for(future, timeout_s)
-        except (TimeoutError, asyncio.CancelledError):
-            self._restart()
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            self._kill()  # the waiting thread sees the child die, and replaces it
             raise
 
+    def _call(self, function: Callable[..., T], args: tuple[Any, ...], timeout_s: float) -> T:
+        with self._lock:
+            if self._process is None or not self._process.is_alive():
+                self._start_child()
+            process, conn = self._process, self._conn
+            assert process is not None
+            assert conn is not None
+            conn.send((function, args))
+            ready = multiprocessing.connection.wait([conn, process.sentinel], timeout_s)
+            if conn in ready:
+                try:
+                    ok, value = conn.recv()
+                except EOFError:
+                    ok, value = None, None  # died while answering
+                if ok is not None:
+                    if ok:
+                        return value  # type: ignore[no-any-return]
+                    raise value
+            if not ready:
+                self._restart()
+                raise EncodingTimedOut(f"the encoder took longer than {timeout_s:g} s")
+            process.join(REAP_TIMEOUT_S)
+            exitcode = process.exitcode
+            self._restart()
+            raise EncoderDied(exitcode)
+
+    def _start_child(self) -> None:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(target=_serve, args=(child,), name="encoder", daemon=True)
+        process.start()
+        child.close()
+        self._process, self._conn = process, parent
+
     def _restart(self) -> None:
-        self._pool.terminate()
-        self._pool = self._new_pool()
+        self._stop_child()
+        self._start_child()
+
+    def _kill(self) -> None:
+        process = self._process
+        if process is not None and process.is_alive():
+            process.kill()
+
+    def _stop_child(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.join(REAP_TIMEOUT_S)
+        if self._conn is not None:
+            self._conn.close()
+        self._process, self._conn = None, None
 
     def close(self) -> None:
-        self._pool.terminate()
-        self._pool.join()
+        self._stop_child()
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return  # timed out or cancelled meanwhile
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+def _retrieve(call: asyncio.Future[Any]) -> None:
+    if not call.cancelled():
+        call.exception()
+
+
+def _serve(conn: multiprocessing.connection.Connection) -> None:
+    """The child: run each call it is sent, answer `(True, result)` or `(False, exception)`."""
+    while True:
+        try:
+            function, args = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        try:
+            answer: tuple[bool, Any] = (True, function(*args))
+        except Exception as error:
+            answer = (False, error)
+        try:
+            conn.send(answer)
+        except Exception as error:  # the result or the exception would not pickle
+            conn.send((False, RuntimeError(f"the encoder's answer could not be sent back: {error!r}")))

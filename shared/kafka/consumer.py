@@ -113,9 +113,7 @@ class _RevokeInFlight(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._consumer._on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        log.info(
-            "assigned %s", ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)) or "nothing"
-        )
+        log.info("assigned %s", ", ".join(sorted(map(_tp, assigned))) or "nothing")
 
 
 class EventConsumer(Generic[E]):
@@ -244,7 +242,7 @@ class EventConsumer(Generic[E]):
             return
         log.info(
             "%s revoked with a record in hand: up to %.1f s to finish it",
-            flight.partition,
+            _tp(flight.partition),
             self._revoke_grace_s,
         )
         with contextlib.suppress(TimeoutError):
@@ -255,7 +253,7 @@ class EventConsumer(Generic[E]):
         flight.task.cancel()
         log.warning(
             "%s revoked mid-record: handler of offset %d cancelled, the offset is not committed",
-            flight.partition,
+            _tp(flight.partition),
             flight.offset,
         )
         # Let the cancelled attempt unwind before the partition moves, so that it does nothing
@@ -445,6 +443,10 @@ async def getmany_unless_stopped(
         return {}
     batch: Batch = fetch.result()
     return batch
+
+
+def _tp(partition: TopicPartition) -> str:
+    return f"{partition.topic}[{partition.partition}]"
 
 
 def _at(record: ConsumerRecord[bytes, bytes]) -> str:

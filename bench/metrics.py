@@ -28,6 +28,7 @@ import httpx
 import typer
 from aiokafka import AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from infra.local.stack import REPO_ROOT, LocalStack, StackConfig
 from services.frontend.middleware.telemetry import MetricEventSettings, TelemetryMiddleware
@@ -176,7 +177,11 @@ async def middleware_cpu_us(kafka: KafkaSettings, requests: int, emission: bool)
         return {"pong": "ok"}
 
     middleware = TelemetryMiddleware(
-        app, kafka, "bench-frontend", settings=MetricEventSettings(metric_events=emission)
+        app,
+        kafka,
+        "bench-frontend",
+        settings=MetricEventSettings(metric_events=emission),
+        registry=CollectorRegistry(),
     )
     await middleware.emitter.start()
     for _ in range(600):  # measure sending, not queueing while the producer connects

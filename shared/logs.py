@@ -71,7 +71,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 class LogBuffer(logging.Handler):
     """Keeps log records for the logs topic in a bounded queue; never blocks the code that logs.
 
-    A task (`shared.service.publish_logs`) drains it through the service's producer. When the
+    A task (`shared.frame.telemetry.publish_logs`) drains it through the service's producer. When the
     broker is slow or down the queue fills and further lines are counted in `dropped` instead of
     piling up in memory: the JSON lines on stderr still have everything.
     """

@@ -182,7 +182,7 @@ class LocalStack:
         return process
 
     def start_reencoder(self, name: str) -> ManagedProcess:
-        return self.start_service(name, "services.reencoder", {"REENCODER_WORKER_ID": name})
+        return self.start_service(name, "services.reencoder", {"INSTANCE_ID": name})
 
     def start_services(self, reencoders: int | None = None) -> None:
         """Every service of the site; returns once the HTTP ones answer."""

@@ -3,9 +3,8 @@ generates logs").
 
 Consumes:  nothing from Kafka; tails PostgreSQL's JSON log files (`log_destination = jsonlog`)
 Produces:  logs                 (one LogRecord per line, service "postgresql"; slow statements as warnings)
-           services.heartbeats
 HTTP:      none
-Settings:  KafkaSettings, DblogsSettings (DBLOGS_*).
+Settings:  DblogsConfig: Kafka, DBLOGS_*.
 
 In compose, PostgreSQL writes its log to a volume this service reads. Locally it runs only when
 `DBLOGS_LOG_DIR` names such a folder (the local stack defaults to SQLite, which has no server log).
@@ -16,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 from pydantic import Field
@@ -23,13 +24,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.dblogs.postgres_log import to_log_record
 from services.dblogs.tailer import FolderTailer
-from shared.events import LOGS, SERVICE_HEARTBEATS
+from shared.events import LOGS
+from shared.frame import Runtime, ServiceConfig, ServiceDeclaration, Wiring, run_service
 from shared.kafka import EventProducer
-from shared.logs import configure_logging
-from shared.service import ServiceIdentity, heartbeating, stop_on_signals
-from shared.settings import STATE_DIR, KafkaSettings, default_instance_id
+from shared.settings import STATE_DIR
 
 log = logging.getLogger(__name__)
+
+DBLOGS = ServiceDeclaration(
+    name="dblogs",
+    summary="Ships PostgreSQL's own JSON log, slow statements first, to the logs topic.",
+    produces=(LOGS,),
+)
 
 
 class DblogsSettings(BaseSettings):
@@ -39,30 +45,43 @@ class DblogsSettings(BaseSettings):
     pattern: str = "*.json"
     positions_file: Path = STATE_DIR / "dblogs" / "positions.json"
     poll_interval_s: float = 1.0
-    instance_id: str = Field(default_factory=lambda: default_instance_id("dblogs"))
 
 
-async def ship(kafka: KafkaSettings, settings: DblogsSettings) -> None:
-    identity = ServiceIdentity("dblogs", settings.instance_id, produces=(LOGS.name, SERVICE_HEARTBEATS.name))
-    tailer = FolderTailer(settings.log_dir, settings.pattern, settings.positions_file)
-    stopping = asyncio.Event()
-    async with (
-        EventProducer(kafka, client_id=settings.instance_id) as producer,
-        heartbeating(producer, identity),
-    ):
-        with stop_on_signals(stopping.set):
-            while not stopping.is_set():
-                lines, positions = await asyncio.to_thread(tailer.read_new_lines)
-                records = [r for line in lines if (r := to_log_record(line, settings.instance_id))]
-                await asyncio.gather(*(producer.publish(LOGS, record) for record in records))
-                # Only once Kafka has acknowledged the batch: a crash re-ships, never skips.
-                await asyncio.to_thread(tailer.commit, positions)
-                if not lines:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stopping.wait(), settings.poll_interval_s)
-    log.info("stopped; positions saved in %s", settings.positions_file)
+class DblogsConfig(ServiceConfig):
+    dblogs: DblogsSettings = Field(default_factory=DblogsSettings)
+
+
+class LogShipper:
+    """Reads new log lines, publishes them, and only then saves how far it got."""
+
+    def __init__(self, settings: DblogsSettings, producer: EventProducer, instance_id: str) -> None:
+        self._settings = settings
+        self._producer = producer
+        self._instance_id = instance_id
+        self._tailer = FolderTailer(settings.log_dir, settings.pattern, settings.positions_file)
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            lines, positions = await asyncio.to_thread(self._tailer.read_new_lines)
+            records = [r for line in lines if (r := to_log_record(line, self._instance_id))]
+            await asyncio.gather(*(self._producer.publish(LOGS, record) for record in records))
+            # Only once Kafka has acknowledged the batch: a crash re-ships, never skips.
+            await asyncio.to_thread(self._tailer.commit, positions)
+            if not lines:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._settings.poll_interval_s)
+        log.info("stopped; positions saved in %s", self._settings.positions_file)
+
+
+@contextlib.asynccontextmanager
+async def setup(config: DblogsConfig, runtime: Runtime) -> AsyncIterator[Wiring]:
+    yield Wiring(workers=[LogShipper(config.dblogs, runtime.producer, runtime.identity.instance_id)])
 
 
 def main() -> None:
-    configure_logging("dblogs")
-    asyncio.run(ship(KafkaSettings(), DblogsSettings()))
+    config = DblogsConfig()
+    run_service(DBLOGS, config, partial(setup, config))

@@ -1,16 +1,15 @@
 """Metrics service: the design's continuous metrics analysis.
 
-Consumes:  metrics.requests, metrics.clicks   (group "metrics", replayed from 5 min ago on assignment)
-           metrics.work                        (group "metrics", likewise: workers' phase timings and bytes)
-           jobs.requested, jobs.status         (group "metrics", replayed from the beginning: job state)
-           metrics.snapshots                   (no group: every instance reads every peer's snapshot)
-Produces:  metrics.snapshots (every 2 s), alerts (raised / cleared), dead-letters, services.heartbeats
+Consumes:  (see METRICS below) requests, clicks and workers' timings, replayed from 5 min ago on
+           assignment; jobs' requests and status, replayed from the beginning (job state); and, with
+           no group, every peer instance's snapshot
+Produces:  metrics.snapshots (every 2 s), alerts (raised / cleared)
 HTTP:      GET /api/metrics/summary   rolling windows (10 s, 1 min, 5 min), jobs, alerts
            GET /api/metrics/stream    the same, as server-sent events once a second
            GET /api/metrics/alerts    alerts raised now
            GET /metrics               Prometheus exposition
            GET /healthz
-Settings:  KafkaSettings, MetricsSettings (METRICS_*).
+Settings:  MetricsConfig: Kafka, METRICS_*.
 
 Several instances share the partitions of the group; each publishes its share as a snapshot and
 serves the merge of every live instance's snapshot (see engine.py and view.py).
@@ -18,43 +17,59 @@ serves the merge of every live instance's snapshot (see engine.py and view.py).
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import contextlib
+from collections.abc import AsyncIterator
+from functools import partial
+
+from pydantic import Field
 
 from services.metrics.api import metrics_router
-from services.metrics.engine import MetricsEngine
+from services.metrics.engine import CONSUMER_GROUP, MetricsEngine
 from services.metrics.prometheus import metrics_registry
 from services.metrics.stream import STATE_TOPICS, WINDOWED_TOPICS
-from shared.events import ALERTS, DEAD_LETTERS, METRICS_SNAPSHOTS, SERVICE_HEARTBEATS
-from shared.http_service import ServiceSettings, consumer_app, serve_app
-from shared.service import ServiceIdentity
-from shared.settings import KafkaSettings
+from shared.events import ALERTS, METRICS_SNAPSHOTS
+from shared.frame import (
+    Consumes,
+    HttpSettings,
+    Runtime,
+    ServiceConfig,
+    ServiceDeclaration,
+    Wiring,
+    run_service,
+)
+
+METRICS = ServiceDeclaration(
+    name="metrics",
+    summary="Continuous metrics analysis: rolling windows, percentiles and alerts over the site's events.",
+    consumes=(
+        *(Consumes(topic, CONSUMER_GROUP, batch=True) for topic in (*WINDOWED_TOPICS, *STATE_TOPICS)),
+        Consumes(METRICS_SNAPSHOTS, group=None, batch=True),
+    ),
+    produces=(METRICS_SNAPSHOTS, ALERTS),
+    http=True,
+)
 
 
-class MetricsSettings(ServiceSettings, env_prefix="METRICS_"):
+class MetricsSettings(HttpSettings, env_prefix="METRICS_"):
     port: int = 8001
 
 
-def create_app(settings: MetricsSettings | None = None, kafka: KafkaSettings | None = None) -> FastAPI:
-    settings = settings or MetricsSettings()
-    kafka = kafka or KafkaSettings()
-    instance_id = settings.instance_id("metrics")
-    engine = MetricsEngine(instance_id, kafka)
-    app = consumer_app(
-        ServiceIdentity(
-            "metrics",
-            instance_id,
-            consumes=tuple(t.name for t in (*WINDOWED_TOPICS, *STATE_TOPICS, METRICS_SNAPSHOTS)),
-            produces=(METRICS_SNAPSHOTS.name, ALERTS.name, DEAD_LETTERS.name, SERVICE_HEARTBEATS.name),
-        ),
-        consumers=[],
-        registry=metrics_registry(engine),
-        kafka=kafka,
-        background=engine.running,
-    )
-    app.include_router(metrics_router(engine))
-    return app
+class MetricsConfig(ServiceConfig):
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+
+    def http(self) -> MetricsSettings:
+        return self.metrics
+
+
+@contextlib.asynccontextmanager
+async def setup(config: MetricsConfig, runtime: Runtime) -> AsyncIterator[Wiring]:
+    engine = MetricsEngine(runtime.identity.instance_id, config.kafka)
+    assert runtime.app is not None
+    runtime.app.include_router(metrics_router(engine))
+    async with engine.running(runtime.producer):
+        yield Wiring(registry=metrics_registry(engine))
 
 
 def main() -> None:
-    settings = MetricsSettings()
-    serve_app("metrics", create_app(settings), settings)
+    config = MetricsConfig()
+    run_service(METRICS, config, partial(setup, config))

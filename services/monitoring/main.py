@@ -1,30 +1,27 @@
 """Monitoring service: the design's activity and system monitoring, the operator's single view.
 
-Consumes:  services.heartbeats  (group "monitoring")  which instances are up
-           dead-letters         (group "monitoring")  what consumers gave up on
-           logs                 (group "monitoring")  every service's log lines
-           users.activity       (group "monitoring")  what users do
-           alerts               (group "monitoring")  other services' alerts (metrics), for one view
+Consumes:  (see MONITORING below) which instances are up (heartbeats), what consumers gave up on,
+           every service's log lines, what users do, and other services' alerts, for one view
 Examines:  Kafka (admin API: brokers, partitions, ISR, group lag), the database (statistics
            views), object storage (MinIO health, buckets), every `poll_interval_s`
-Produces:  alerts (raised and cleared), dead-letters, services.heartbeats, logs
+Produces:  alerts (raised and cleared)
 HTTP:      GET /monitoring                  the live page (also through the frontend's address)
            GET /api/monitoring/status       services, kafka, database, storage, alerts
            GET /api/monitoring/stream       the status as server-sent events after every look
            GET /api/monitoring/alerts, /logs, /traces/{correlation_id}, /activity,
                /activity/users/{user_id}
            GET /metrics, /healthz
-Settings:  KafkaSettings, DatabaseSettings, StorageSettings, MonitoringSettings (MONITORING_*).
+Settings:  MonitoringConfig: Kafka, database, storage, MONITORING_*.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
 
-from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from pydantic import Field
 
 from services.monitoring.api import STATIC_DIR, build_router
 from services.monitoring.monitor import Monitor
@@ -41,30 +38,39 @@ from shared.events import (
     ServiceHeartbeat,
     UserActivity,
 )
-from shared.http_service import consumer_app, serve_app
-from shared.kafka import Delivery, EventProducer
-from shared.service import ServiceIdentity
-from shared.settings import DatabaseSettings, KafkaSettings, StorageSettings
+from shared.frame import Consumes, Runtime, ServiceConfig, ServiceDeclaration, Wiring, run_service
+from shared.kafka import Delivery
+from shared.settings import DatabaseSettings, StorageSettings
 
-CONSUMER_GROUP = "monitoring"
+GROUP = "monitoring"
+HEARTBEATS = Consumes(SERVICE_HEARTBEATS, GROUP)
+LETTERS = Consumes(DEAD_LETTERS, GROUP)
+LOG_LINES = Consumes(LOGS, GROUP)
+ACTIVITY = Consumes(USER_ACTIVITY, GROUP)
+OTHERS_ALERTS = Consumes(ALERTS, GROUP)
+
+MONITORING = ServiceDeclaration(
+    name="monitoring",
+    summary="The operator's single view: services, Kafka, the database, storage, logs and activity.",
+    consumes=(HEARTBEATS, LETTERS, LOG_LINES, ACTIVITY, OTHERS_ALERTS),
+    produces=(ALERTS,),
+    http=True,
+)
 
 
-def create_app(
-    settings: MonitoringSettings | None = None,
-    kafka: KafkaSettings | None = None,
-    database: DatabaseSettings | None = None,
-    storage: StorageSettings | None = None,
-) -> FastAPI:
-    settings = settings or MonitoringSettings()
-    kafka = kafka or KafkaSettings()
-    identity = ServiceIdentity(
-        "monitoring",
-        settings.instance_id("monitoring"),
-        consumes=(SERVICE_HEARTBEATS.name, DEAD_LETTERS.name, LOGS.name, USER_ACTIVITY.name, ALERTS.name),
-        produces=(ALERTS.name, DEAD_LETTERS.name, SERVICE_HEARTBEATS.name, LOGS.name),
-    )
+class MonitoringConfig(ServiceConfig):
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+
+    def http(self) -> MonitoringSettings:
+        return self.monitoring
+
+
+@contextlib.asynccontextmanager
+async def setup(config: MonitoringConfig, runtime: Runtime) -> AsyncIterator[Wiring]:
     monitor = Monitor(
-        settings, kafka, database or DatabaseSettings(), storage or StorageSettings(), identity.instance_id
+        config.monitoring, config.kafka, config.database, config.storage, runtime.identity.instance_id
     )
 
     async def on_heartbeat(beat: ServiceHeartbeat, _delivery: Delivery) -> None:
@@ -82,40 +88,31 @@ def create_app(
     async def on_alert(alert: Alert, _delivery: Delivery) -> None:
         monitor.on_alert(alert)
 
-    @contextlib.asynccontextmanager
-    async def looking(producer: EventProducer) -> AsyncIterator[None]:
-        """The periodic looks at Kafka, the database and storage, and publishing their alerts."""
-        tasks = [
-            asyncio.create_task(monitor.run(), name="monitor-looks"),
-            asyncio.create_task(monitor.publish_alerts(producer), name="monitor-alerts"),
-        ]
-        try:
-            yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await monitor.close()
-
-    app = consumer_app(
-        identity,
-        [
-            (SERVICE_HEARTBEATS, CONSUMER_GROUP, on_heartbeat),
-            (DEAD_LETTERS, CONSUMER_GROUP, on_dead_letter),
-            (LOGS, CONSUMER_GROUP, on_log),
-            (USER_ACTIVITY, CONSUMER_GROUP, on_activity),
-            (ALERTS, CONSUMER_GROUP, on_alert),
-        ],
-        monitor.metrics.registry,
-        kafka,
-        background=looking,
-    )
+    app = runtime.app
+    assert app is not None
     app.state.monitor = monitor
     app.include_router(build_router(monitor))
     app.mount("/monitoring/static", StaticFiles(directory=STATIC_DIR), name="monitoring-static")
-    return app
+    try:
+        yield Wiring(
+            bindings=[
+                HEARTBEATS.handled_by(on_heartbeat),
+                LETTERS.handled_by(on_dead_letter),
+                LOG_LINES.handled_by(on_log),
+                ACTIVITY.handled_by(on_activity),
+                OTHERS_ALERTS.handled_by(on_alert),
+            ],
+            # The periodic looks at Kafka, the database and storage, and publishing their alerts.
+            tasks={
+                "monitor-looks": monitor.run,
+                "monitor-alerts": partial(monitor.publish_alerts, runtime.producer),
+            },
+            registry=monitor.metrics.registry,
+        )
+    finally:
+        await monitor.close()
 
 
 def main() -> None:
-    settings = MonitoringSettings()
-    serve_app("monitoring", create_app(settings), settings)
+    config = MonitoringConfig()
+    run_service(MONITORING, config, partial(setup, config))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from shared.http_service import ServiceSettings
+from shared.frame.config import HttpSettings
 
 
-class MonitoringSettings(ServiceSettings, env_prefix="MONITORING_"):
+class MonitoringSettings(HttpSettings, env_prefix="MONITORING_"):
     port: int = 8002
     #: How often Kafka, the database and storage are examined (and the page is refreshed).
     poll_interval_s: float = 5.0

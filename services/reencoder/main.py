@@ -1,25 +1,20 @@
 """Reencoder service: the re-encoding workers of the design.
 
-Consumes:  jobs.requested       (group "reencoder"; images are encoded, videos planned into tasks)
-           video.tasks          (group "reencoder.video-tasks": one rendition or the previews each)
-           video.tasks.finished (group "reencoder.video-completion": finishes or fails video jobs)
-Produces:  jobs.status          (processing / progress / done / failed, keyed by job id)
-           video.tasks          (a video job's fan-out, spread over partitions)
-           video.tasks.finished (a task's outcome, keyed by job id)
-           video.progress       (a running task's progress, about once a second, keyed by job id)
-           metrics.work         (phase timings and bytes of each image job and video task, by job id)
-           dead-letters         (requests it gave up on)
-           services.heartbeats
+Its declaration (`REENCODER` below) says what it consumes and produces: images are encoded and videos
+planned into tasks from `jobs.requested`; `video.tasks` are encoded one rendition (or the previews)
+each; `video.tasks.finished` finishes or fails video jobs. Three consumer loops in one process, so a
+long video task never holds up image jobs or job completion.
 HTTP:      none; scale it by starting more processes (`docker compose up --scale reencoder=4`).
-Settings:  KafkaSettings, StorageSettings, MediaLimits, VideoLimits (VIDEO_*), ReencoderSettings
-           (REENCODER_*).
+Settings:  ReencoderConfig: Kafka, storage, media and video limits, REENCODER_*.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,33 +29,33 @@ from services.reencoder.video.completion import VideoJobCompletion
 from services.reencoder.video.planner import VideoJobPlanner
 from services.reencoder.video.task_handler import VideoTaskHandler
 from shared.events import (
-    DEAD_LETTERS,
     JOBS_REQUESTED,
     JOBS_STATUS,
     METRICS_WORK,
-    SERVICE_HEARTBEATS,
     VIDEO_PROGRESS,
     VIDEO_TASKS,
     VIDEO_TASKS_FINISHED,
-    E,
-    Topic,
 )
-from shared.kafka import EventConsumer, EventProducer, RetryPolicy
-from shared.kafka.consumer import GiveUpHook, Handler
-from shared.logs import configure_logging
-from shared.service import ServiceIdentity, heartbeating, stop_on_signals
-from shared.settings import KafkaSettings, MediaLimits, StorageSettings, VideoLimits, default_instance_id
+from shared.frame import Consumes, Runtime, ServiceConfig, ServiceDeclaration, Wiring, run_service
+from shared.kafka import RetryPolicy
+from shared.settings import MediaLimits, StorageSettings, VideoLimits
 from shared.storage import MediaStore
 
-CONSUMER_GROUP = "reencoder"
-VIDEO_TASKS_GROUP = "reencoder.video-tasks"
-VIDEO_COMPLETION_GROUP = "reencoder.video-completion"
+JOBS = Consumes(JOBS_REQUESTED, group="reencoder")
+TASKS = Consumes(VIDEO_TASKS, group="reencoder.video-tasks")
+COMPLETION = Consumes(VIDEO_TASKS_FINISHED, group="reencoder.video-completion")
+
+REENCODER = ServiceDeclaration(
+    name="reencoder",
+    summary="Re-encodes uploads: images into a ladder of sizes, videos into an HLS ladder by tasks.",
+    consumes=(JOBS, TASKS, COMPLETION),
+    produces=(JOBS_STATUS, VIDEO_TASKS, VIDEO_TASKS_FINISHED, VIDEO_PROGRESS, METRICS_WORK),
+)
 
 
 class ReencoderSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REENCODER_")
 
-    worker_id: str = Field(default_factory=lambda: default_instance_id("reencoder"))
     #: A job still encoding after this long fails with a readable reason.
     job_timeout_s: float = 300.0
     max_attempts: int = 3
@@ -69,96 +64,60 @@ class ReencoderSettings(BaseSettings):
     scratch_dir: Path | None = None
 
 
-async def serve(
-    kafka: KafkaSettings,
-    storage: StorageSettings,
-    limits: MediaLimits,
-    settings: ReencoderSettings,
-    video_limits: VideoLimits | None = None,
-) -> None:
-    video_limits = video_limits or VideoLimits()
-    identity = ServiceIdentity(
-        "reencoder",
-        settings.worker_id,
-        consumes=(JOBS_REQUESTED.name, VIDEO_TASKS.name, VIDEO_TASKS_FINISHED.name),
-        produces=(
-            JOBS_STATUS.name,
-            VIDEO_TASKS.name,
-            VIDEO_TASKS_FINISHED.name,
-            VIDEO_PROGRESS.name,
-            METRICS_WORK.name,
-            DEAD_LETTERS.name,
-            SERVICE_HEARTBEATS.name,
-        ),
-    )
-    # Left by a worker killed outright: older than any work may run (twice the timeout, for margin).
-    longest_s = max(video_limits.task_timeout_s, settings.job_timeout_s)
-    await asyncio.to_thread(sweep_stale_scratch, settings.scratch_dir, 2 * longest_s)
+class ReencoderConfig(ServiceConfig):
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    limits: MediaLimits = Field(default_factory=MediaLimits)
+    video: VideoLimits = Field(default_factory=VideoLimits)
+    reencoder: ReencoderSettings = Field(default_factory=ReencoderSettings)
+
+
+@contextlib.asynccontextmanager
+async def setup(config: ReencoderConfig, runtime: Runtime) -> AsyncIterator[Wiring]:
+    """The reencoder's handlers, over one encoder pool and one storage client."""
+    settings, video = config.reencoder, config.video
+    worker_id = runtime.identity.instance_id
+    # Left by a worker killed outright: older than any task may run (twice the timeout, for margin).
+    await asyncio.to_thread(sweep_stale_scratch, settings.scratch_dir, 2 * video.task_timeout_s)
     pool = EncoderPool()
     try:
-        async with EventProducer(kafka, client_id=settings.worker_id) as producer:
-            store = MediaStore(storage)
-            announcer = JobAnnouncer(store, producer, settings.worker_id)
-            timings = TimingReporter(producer, settings.worker_id)
-            jobs = JobRouter(
-                image=ImageJobHandler(
-                    announcer=announcer,
-                    pool=pool,
-                    max_pixels=limits.max_image_pixels,
-                    job_timeout_s=settings.job_timeout_s,
-                    timings=timings,
-                    scratch_root=settings.scratch_dir,
-                ),
-                video=VideoJobPlanner(
-                    announcer, video_limits, settings.scratch_dir, ffprobe=video_limits.ffprobe_binary
-                ),
-            )
-            tasks = VideoTaskHandler(
-                store,
-                producer,
-                settings.worker_id,
-                video_limits,
-                timings,
-                settings.scratch_dir,
-                ffmpeg=video_limits.ffmpeg_binary,
-                ffprobe=video_limits.ffprobe_binary,
-            )
-            completion = VideoJobCompletion(announcer)
-
-            def consumer(
-                topic: Topic[E], group: str, handler: Handler[E], give_up: GiveUpHook[E] | None
-            ) -> EventConsumer[E]:
-                return EventConsumer(
-                    topic,
-                    group_id=group,
-                    handler=handler,
-                    on_give_up=give_up,
-                    settings=kafka,
-                    producer=producer,
-                    client_id=settings.worker_id,
-                    retry=RetryPolicy(max_attempts=settings.max_attempts),
-                    shutdown_grace_s=settings.shutdown_grace_s,
-                )
-
-            # Three loops in one process: a long video task never holds up image jobs or job completion.
-            consumers: list[EventConsumer[Any]] = [
-                consumer(JOBS_REQUESTED, CONSUMER_GROUP, jobs, jobs.give_up),
-                consumer(VIDEO_TASKS, VIDEO_TASKS_GROUP, tasks, tasks.give_up),
-                consumer(VIDEO_TASKS_FINISHED, VIDEO_COMPLETION_GROUP, completion, completion.give_up),
-            ]
-
-            def stop_all() -> None:
-                for each in consumers:
-                    each.stop()
-
-            async with heartbeating(producer, identity):
-                with stop_on_signals(stop_all):
-                    await asyncio.gather(*(each.run() for each in consumers))
+        store = MediaStore(config.storage)
+        announcer = JobAnnouncer(store, runtime.producer, worker_id)
+        timings = TimingReporter(runtime.producer, worker_id)
+        jobs = JobRouter(
+            image=ImageJobHandler(
+                announcer=announcer,
+                pool=pool,
+                max_pixels=config.limits.max_image_pixels,
+                job_timeout_s=settings.job_timeout_s,
+                timings=timings,
+                scratch_root=settings.scratch_dir,
+            ),
+            video=VideoJobPlanner(announcer, video, settings.scratch_dir, ffprobe=video.ffprobe_binary),
+        )
+        tasks = VideoTaskHandler(
+            store,
+            runtime.producer,
+            worker_id,
+            video,
+            timings,
+            settings.scratch_dir,
+            ffmpeg=video.ffmpeg_binary,
+            ffprobe=video.ffprobe_binary,
+        )
+        completion = VideoJobCompletion(announcer)
+        yield Wiring(
+            bindings=[
+                JOBS.handled_by(jobs, on_give_up=jobs.give_up),
+                TASKS.handled_by(tasks, on_give_up=tasks.give_up),
+                COMPLETION.handled_by(completion, on_give_up=completion.give_up),
+            ],
+            retry=RetryPolicy(max_attempts=settings.max_attempts),
+            shutdown_grace_s=settings.shutdown_grace_s,
+        )
     finally:
         pool.close()
 
 
 def main() -> None:
-    settings = ReencoderSettings()
-    configure_logging("reencoder")
-    asyncio.run(serve(KafkaSettings(), StorageSettings(), MediaLimits(), settings, VideoLimits()))
+    config = ReencoderConfig()
+    run_service(REENCODER, config, partial(setup, config))

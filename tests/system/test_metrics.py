@@ -234,7 +234,7 @@ def test_two_metrics_instances_share_partitions_and_serve_the_same_totals(small_
     stack = small_site.stack
     port = free_port()
     second = stack.start_service(
-        "metrics-2", "services.metrics", {"METRICS_PORT": str(port), "METRICS_INSTANCE": "metrics-zz-second"}
+        "metrics-2", "services.metrics", {"METRICS_PORT": str(port), "INSTANCE_ID": "metrics-zz-second"}
     )
     try:
         wait_for_port("127.0.0.1", port, timeout=60, process=second)

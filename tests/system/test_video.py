@@ -59,7 +59,7 @@ def site(stack: LocalStack) -> Iterator[Site]:
 
 def start_workers(site: Site, names: tuple[str, ...], env: dict[str, str] | None = None) -> None:
     for name in names:
-        site.stack.start_service(name, "services.reencoder", {"REENCODER_WORKER_ID": name, **(env or {})})
+        site.stack.start_service(name, "services.reencoder", {"INSTANCE_ID": name, **(env or {})})
     site.wait_for_group(TASKS_GROUP, members=len(names))
 
 

@@ -61,7 +61,7 @@ def test_a_job_longer_than_the_poll_interval_is_encoded_once(bare_site: Site) ->
     site.stack.start_service(
         "worker-slow",
         "services.reencoder",
-        {"REENCODER_WORKER_ID": "worker-slow", "KAFKA_MAX_POLL_INTERVAL_MS": "2000"},
+        {"INSTANCE_ID": "worker-slow", "KAFKA_MAX_POLL_INTERVAL_MS": "2000"},
     )
     site.wait_for_group(GROUP, members=1)
 

@@ -18,16 +18,12 @@ from infra.local.cli import app as cli_app
 from infra.local.kafka import KAFKA_VERSION, KafkaCluster
 from infra.local.stack import REPO_ROOT
 from infra.local.storage_events import TARGET_ARN, notification_env
-from services.dblogs.main import DblogsSettings
-from services.frontend.accounts.service import AccountSettings
+from services.declarations import SERVICES as DEPLOYED
 from services.frontend.api.metrics import MetricsAddress
 from services.frontend.api.monitoring import MonitoringAddress
-from services.frontend.main import FrontendSettings
-from services.metrics.main import MetricsSettings
-from services.monitoring.settings import MonitoringSettings
-from services.reencoder.main import ReencoderSettings
 from shared.events import JOBS_REQUESTED, STORAGE_EVENTS
-from shared.settings import DatabaseSettings, KafkaSettings, MediaLimits, StorageSettings
+from shared.frame import HttpSettings
+from shared.settings import StorageSettings
 
 
 class ComposeLoader(yaml.SafeLoader):
@@ -56,24 +52,19 @@ ZOOKEEPER = load("docker-compose.zookeeper.yml")
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 APP_SERVICES = {name: s for name, s in SERVICES.items() if s.get("image") == "reencode-app:local"}
 KAFKA_NODES = {name: s for name, s in SERVICES.items() if re.fullmatch(r"kafka-\d+", name)}
+#: Every settings class some service's configuration reads (derived from the declarations), plus
+#: the frontend's addresses of the services it forwards to.
 SETTINGS: list[type[BaseSettings]] = [
-    KafkaSettings,
-    StorageSettings,
-    DatabaseSettings,
-    MediaLimits,
-    FrontendSettings,
-    ReencoderSettings,
-    MetricsSettings,
-    MonitoringSettings,
+    *{kind: None for service in DEPLOYED for kind in service.config.settings_classes()},
     MetricsAddress,
     MonitoringAddress,
-    AccountSettings,
-    DblogsSettings,
 ]
-HTTP_SETTINGS: dict[str, type[FrontendSettings | MetricsSettings | MonitoringSettings]] = {
-    "frontend": FrontendSettings,
-    "metrics": MetricsSettings,
-    "monitoring": MonitoringSettings,
+HTTP_SETTINGS: dict[str, type[HttpSettings]] = {
+    service.declaration.name: kind
+    for service in DEPLOYED
+    if service.declaration.http
+    for kind in service.config.settings_classes()
+    if issubclass(kind, HttpSettings)
 }
 
 
@@ -284,3 +275,16 @@ def test_topic_partitions_allow_the_compose_worker_count() -> None:
 def test_nginx_config_points_at_the_frontend_service() -> None:
     conf = Path(REPO_ROOT / "infra" / "nginx" / "nginx.conf").read_text()
     assert "server frontend:8000" in conf
+
+
+@pytest.mark.parametrize("service", DEPLOYED, ids=lambda s: s.declaration.name)
+def test_every_declared_service_runs_in_compose_from_its_own_module(service: Any) -> None:
+    compose = SERVICES[service.declaration.name]
+    assert compose["command"][:3] == ["python", "-m", service.module]
+
+
+@pytest.mark.parametrize(
+    "service", [s for s in DEPLOYED if s.declaration.http], ids=lambda s: s.declaration.name
+)
+def test_declared_http_services_are_checked_by_compose_on_their_health_route(service: Any) -> None:
+    assert "/healthz" in " ".join(SERVICES[service.declaration.name]["healthcheck"]["test"])

@@ -75,14 +75,6 @@ class JobList(BaseModel):
     offset: int
 
 
-class Health(BaseModel):
-    """`GET /healthz`: this process is up; which instance answered."""
-
-    status: str = "ok"
-    service: str = "frontend"
-    instance: str
-
-
 class Problem(BaseModel):
     """Every refusal: a status code and a sentence saying what was wrong."""
 

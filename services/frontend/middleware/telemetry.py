@@ -55,14 +55,16 @@ class TelemetryMiddleware:
         app: ASGIApp,
         kafka: KafkaSettings,
         instance_id: str,
+        settings: MetricEventSettings,
+        registry: CollectorRegistry,
         service: str = "frontend",
-        settings: MetricEventSettings | None = None,
     ) -> None:
         self.app = app
-        self.enabled = (settings or MetricEventSettings()).metric_events
+        self.enabled = settings.metric_events
         self.service = service
         self.instance_id = instance_id
-        self.registry = CollectorRegistry()
+        #: What this instance's GET /metrics exposes (shared with the service frame).
+        self.registry = registry
         self.emitter = TelemetryEmitter(kafka, client_id=instance_id, registry=self.registry)
         # Prometheus' own view of the same requests, for scrapes of this instance alone.
         self._latency = Histogram(

@@ -1,4 +1,4 @@
-"""What every service process does besides its own work: stop on signals and say it is alive."""
+"""What every service process says about itself: heartbeats with its load, and its log lines."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ import contextlib
 import logging
 import os
 import resource
-import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
-from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,7 +25,6 @@ from shared.events import (
     new_id,
     utc_now,
 )
-from shared.kafka.consumer import EventConsumer
 from shared.kafka.producer import EventProducer
 from shared.logs import LogBuffer, log_buffer, publishing_scope
 
@@ -85,24 +82,6 @@ def _rss_bytes() -> int:
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
-@contextlib.contextmanager
-def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
-    """Call `stop` on SIGINT or SIGTERM (Ctrl-C, `docker stop`, the local supervisor)."""
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signum: int) -> None:
-        log.info("received %s: shutting down gracefully", signal.Signals(signum).name)
-        stop()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal, signum)
-    try:
-        yield
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-
-
 @dataclass(frozen=True)
 class ServiceIdentity:
     """Who a running process is, as its heartbeats and logs tell it."""
@@ -132,18 +111,14 @@ class ServiceIdentity:
 
 
 async def send_heartbeats(
-    producer: EventProducer,
-    identity: ServiceIdentity,
-    interval_s: float | None = None,
-    telemetry: TelemetrySettings | None = None,
+    producer: EventProducer, identity: ServiceIdentity, telemetry: TelemetrySettings
 ) -> None:
     """Publish a heartbeat every `interval_s` until cancelled; a broker outage only skips beats.
 
     Beside the beats it ships the process's log lines to the logs topic (see `publish_logs`), and
     on cancellation (a graceful stop) it sends a farewell beat so monitoring knows at once.
     """
-    telemetry = telemetry or TelemetrySettings()
-    interval_s = telemetry.heartbeat_interval_s if interval_s is None else interval_s
+    interval_s = telemetry.heartbeat_interval_s
     meter = LoadMeter()
     logs = (
         asyncio.create_task(publish_logs(producer, identity, telemetry.log_flush_interval_s))
@@ -195,32 +170,12 @@ async def _send_batch(producer: EventProducer, buffer: LogBuffer) -> None:
 
 
 @contextlib.asynccontextmanager
-async def consumers_running(
-    producer: EventProducer, identity: ServiceIdentity, consumers: list[EventConsumer[Any]]
+async def heartbeating(
+    producer: EventProducer, identity: ServiceIdentity, telemetry: TelemetrySettings
 ) -> AsyncIterator[None]:
-    """Run `consumers` and the heartbeat beside the block (an HTTP server's lifetime, say).
-
-    On exit the consumers finish the message in hand, commit and leave their groups.
-    """
-    runs = [asyncio.create_task(consumer.run(), name=f"consume-{identity.service}") for consumer in consumers]
-    async with heartbeating(producer, identity):
-        try:
-            yield
-        finally:
-            for consumer in consumers:
-                consumer.stop()
-            for run in asyncio.as_completed(runs):
-                try:
-                    await run
-                except Exception:
-                    log.exception("a consumer of %s ended with an error", identity.service)
-
-
-@contextlib.asynccontextmanager
-async def heartbeating(producer: EventProducer, identity: ServiceIdentity) -> AsyncIterator[None]:
     """Heartbeats (and log shipping) for the block; on exit the farewell beat is sent before the
     caller closes its producer."""
-    heartbeats = asyncio.create_task(send_heartbeats(producer, identity))
+    heartbeats = asyncio.create_task(send_heartbeats(producer, identity, telemetry), name="heartbeats")
     try:
         yield
     finally:

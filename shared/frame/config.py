@@ -1,0 +1,57 @@
+"""The configuration every service shares; each service extends it with its own settings.
+
+One object per service, built once in its `main()` from the environment and passed down: nothing
+below the entry point reads the environment itself, and a test builds the whole configuration with
+the values it wants.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.frame.telemetry import TelemetrySettings
+from shared.settings import KafkaSettings, default_instance_id
+
+
+class InstanceSettings(BaseSettings):
+    """Which running process this is: `INSTANCE_ID`, the same variable in every service."""
+
+    model_config = SettingsConfigDict(env_prefix="")
+
+    #: Unset: `<service>@<host>:<pid>`, unique per process (a scaled compose service's replicas too).
+    instance_id: str | None = None
+
+    def resolve(self, service: str) -> str:
+        return self.instance_id or default_instance_id(service)
+
+
+class HttpSettings(BaseSettings):
+    """Where an HTTP service listens. Subclasses set the env prefix and the default port."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+class ServiceConfig(BaseModel):
+    """What every service needs: the cluster, who it is, and how it reports on itself."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    instance: InstanceSettings = Field(default_factory=InstanceSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+
+    def http(self) -> HttpSettings | None:
+        """The service's listening address, if it serves HTTP (HTTP services override this)."""
+        return None
+
+    @classmethod
+    def settings_classes(cls) -> list[type[BaseSettings]]:
+        """Every settings class this configuration reads, for checks of compose's environment."""
+        classes: list[type[BaseSettings]] = []
+        for field in cls.model_fields.values():
+            kind = field.annotation
+            if isinstance(kind, type) and issubclass(kind, BaseSettings) and kind not in classes:
+                classes.append(kind)
+        return classes

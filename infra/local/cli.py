@@ -83,12 +83,9 @@ def run(
         console.print(f"  MinIO http://{config.storage.endpoint} · database {config.sqlalchemy_url}")
         console.print(f"  logs in {stack.logs_dir} · Ctrl-C stops everything")
         while not stopping.wait(1.0):
-            for name, process in list(stack.services.items()):
-                if not process.is_running:
-                    console.print(
-                        f"[red]{name} exited ({process.returncode}); see {stack.logs_dir}/{name}.log"
-                    )
-                    stack.services.pop(name)
+            # A service that died is started again with growing delays, as compose's `restart:`.
+            for name in stack.restart_dead_services():
+                console.print(f"[yellow]{name} restarted; see {stack.logs_dir}/{name}.log")
     finally:
         with console.status("stopping: services finish their work, then Kafka and MinIO"):
             stack.stop()

@@ -17,6 +17,7 @@ from infra.local.kafka import KafkaCluster, ensure_kafka_jars
 from infra.local.objectstore import MinioServer, ensure_minio_binary
 from infra.local.processes import ManagedProcess, free_port, wait_for_port
 from infra.local.storage_events import notification_env, subscribe_uploads
+from infra.local.supervisor import ServiceSupervisor
 from shared.kafka import ensure_topics
 from shared.settings import KafkaSettings, StorageSettings
 from shared.storage import MediaStore
@@ -97,6 +98,7 @@ class LocalStack:
         self.kafka: KafkaCluster | None = None
         self.minio: MinioServer | None = None
         self.services: dict[str, ManagedProcess] = {}
+        self.supervisor = ServiceSupervisor()
 
     # --- infrastructure -------------------------------------------------------------------------
 
@@ -169,7 +171,8 @@ class LocalStack:
         if running is not None and running.is_running:
             # Starting it again would orphan the running one, which keeps answering on its port.
             raise RuntimeError(f"{name} is already running (pid {running.pid}); stop it first")
-        env = self.environment() | (extra_env or {})
+        # The process name is its instance id, so a restarted process is known as the same instance.
+        env = self.environment() | {"INSTANCE_ID": name} | (extra_env or {})
         process = ManagedProcess(
             name=name,
             argv=[sys.executable, "-m", module],
@@ -179,10 +182,15 @@ class LocalStack:
         )
         process.start()
         self.services[name] = process
+        self.supervisor.started(name)
         return process
 
+    def restart_dead_services(self) -> list[str]:
+        """Start again every service that died (with growing delays); `make run` calls it each second."""
+        return self.supervisor.check(self.services)
+
     def start_reencoder(self, name: str) -> ManagedProcess:
-        return self.start_service(name, "services.reencoder", {"INSTANCE_ID": name})
+        return self.start_service(name, "services.reencoder")
 
     def start_services(self, reencoders: int | None = None) -> None:
         """Every service of the site; returns once the HTTP ones answer."""
@@ -201,6 +209,7 @@ class LocalStack:
 
     def stop_service(self, name: str) -> None:
         process = self.services.pop(name, None)
+        self.supervisor.forget(name)
         if process is not None:
             # As long as compose's stop_grace_period: a worker may finish the job in hand
             # (REENCODER_SHUTDOWN_GRACE_S, 30 s) before it is killed.

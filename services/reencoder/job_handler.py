@@ -16,6 +16,7 @@ from services.reencoder.job_outcome import JobAnnouncer
 from services.reencoder.pool import EncoderDied, EncoderPool, EncodingTimedOut
 from services.reencoder.renditions import manifest_key, rendition_key
 from services.reencoder.scratch import ScratchKind, scratch_folder
+from services.reencoder.storage_outages import storage_outages_are_infrastructure
 from services.reencoder.timing import PhaseTimer, TimingReporter
 from shared.events import JOBS_STATUS, JobRequested, JobStatus, Rendition, WorkKind, WorkOutcome
 from shared.kafka import Delivery
@@ -54,6 +55,7 @@ class ImageJobHandler:
     def store(self) -> MediaStore:
         return self.announcer.store
 
+    @storage_outages_are_infrastructure
     async def __call__(self, job: JobRequested, delivery: Delivery) -> None:
         if await self.announcer.announce_if_finished(job.job_id, job.correlation_id):
             log.info("job %s was finished before (redelivery): announced it again", job.job_id)

@@ -82,8 +82,12 @@ class EncoderPool:
             process, conn = self._process, self._conn
             assert process is not None
             assert conn is not None
-            conn.send((function, args))
-            ready = multiprocessing.connection.wait([conn, process.sentinel], timeout_s)
+            try:
+                conn.send((function, args))
+            except OSError:  # the child died just now (a broken pipe): reported as its death below
+                ready: list[Any] = [process.sentinel]
+            else:
+                ready = multiprocessing.connection.wait([conn, process.sentinel], timeout_s)
             if conn in ready:
                 try:
                     ok, value = conn.recv()

@@ -37,11 +37,18 @@ class PhaseTimer:
     bytes_in: int = 0
     bytes_out: int = 0
 
+    #: The phase an exception or cancellation (a timeout) last broke off: one in "download" or
+    #: "upload" is storage's doing, not the file's.
+    broken_off: Phase | None = None
+
     @contextmanager
     def phase(self, name: Phase) -> Iterator[None]:
         start = self.clock()
         try:
             yield
+        except BaseException:
+            self.broken_off = name
+            raise
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + self.clock() - start
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.local.processes import free_port
 from infra.local.stack import LocalStack
 from services.reencoder.job_handler import ImageJobHandler
 from services.reencoder.job_outcome import JobAnnouncer
@@ -29,7 +30,7 @@ from shared.events import (
     VideoTaskRequested,
     new_id,
 )
-from shared.kafka import Delivery, EventProducer
+from shared.kafka import Delivery, EventProducer, InfrastructureError, is_infrastructure_failure
 from shared.settings import VideoLimits
 from shared.storage import MediaStore
 from tests.media_samples import image_bytes
@@ -172,3 +173,36 @@ def test_an_image_job_done_by_another_attempt_is_never_failed_by_this_one(stack:
     statuses = [event.status for event in read_topic(stack, JOBS_STATUS) if event.job_id == job_id]
     assert JobStatus.FAILED not in statuses
     assert statuses[-1] == JobStatus.DONE
+
+
+def test_unreachable_storage_is_an_outage_to_wait_out_not_a_failed_job(stack: LocalStack) -> None:
+    """The handler leaves with an InfrastructureError, which the consumer retries until MinIO is back,
+    and reports nothing failed (before lesson 11, three quick tries ended in "retries exhausted")."""
+    away = stack.config.storage.model_copy(update={"endpoint": f"127.0.0.1:{free_port()}"})
+    store = MediaStore(away)
+    job = JobRequested(
+        correlation_id=new_id(),
+        job_id=new_id(),
+        kind=MediaKind.IMAGE,
+        source_key="nowhere/original.jpg",
+        filename="photo.jpg",
+        content_type="image/jpeg",
+        size_bytes=1,
+    )
+
+    async def scenario() -> BaseException:
+        pool = EncoderPool()
+        try:
+            async with EventProducer(stack.config.kafka, client_id="faults-test") as producer:
+                announcer = JobAnnouncer(store, producer, "w")
+                handler = ImageJobHandler(announcer, pool, 50_000_000, 120, TimingReporter(producer, "w"))
+                with pytest.raises(InfrastructureError) as raised:
+                    await handler(job, delivery())
+                return raised.value
+        finally:
+            pool.close()
+
+    error = asyncio.run(scenario())
+    assert is_infrastructure_failure(error)
+    statuses = [event.status for event in read_topic(stack, JOBS_STATUS) if event.job_id == job.job_id]
+    assert JobStatus.FAILED not in statuses

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from services.reencoder.job_outcome import JobAnnouncer
 from services.reencoder.renditions import manifest_key
+from services.reencoder.storage_outages import storage_outages_are_infrastructure
 from services.reencoder.video import keys
 from services.reencoder.video.hls import master_playlist
 from services.reencoder.video.results import JobPlan, TaskResult
@@ -31,6 +32,7 @@ HLS_RENDITION = "hls"
 class VideoJobCompletion:
     announcer: JobAnnouncer
 
+    @storage_outages_are_infrastructure
     async def __call__(self, finished: VideoTaskFinished, delivery: Delivery) -> None:
         job_id, correlation_id = finished.job_id, finished.correlation_id
         if await self._is_settled(job_id):

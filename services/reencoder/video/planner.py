@@ -9,6 +9,7 @@ from pathlib import Path
 
 from services.reencoder.job_outcome import JobAnnouncer
 from services.reencoder.scratch import ScratchKind, scratch_folder
+from services.reencoder.storage_outages import storage_outages_are_infrastructure
 from services.reencoder.video.keys import plan_key
 from services.reencoder.video.ladder import plan_ladder, plan_preview, task_weights
 from services.reencoder.video.partitioning import spread_keys
@@ -62,6 +63,7 @@ class VideoJobPlanner:
     scratch_root: Path | None = None
     ffprobe: str = "ffprobe"
 
+    @storage_outages_are_infrastructure
     async def __call__(self, job: JobRequested, delivery: Delivery) -> None:
         if await self.announcer.announce_if_finished(job.job_id, job.correlation_id):
             log.info("video job %s finished before (redelivery): announced again", job.job_id)

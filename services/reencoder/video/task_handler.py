@@ -15,6 +15,7 @@ from pathlib import Path
 
 from services.reencoder.job_outcome import remove_outputs
 from services.reencoder.scratch import ScratchKind, scratch_folder
+from services.reencoder.storage_outages import storage_outages_are_infrastructure
 from services.reencoder.timing import PhaseTimer, TimingReporter
 from services.reencoder.video import keys
 from services.reencoder.video.commands import (
@@ -46,7 +47,7 @@ from shared.events import (
     WorkKind,
     WorkOutcome,
 )
-from shared.kafka import Delivery, EventProducer
+from shared.kafka import Delivery, EventProducer, InfrastructureError
 from shared.media import HLS_CONTENT_TYPES, MediaRejected
 from shared.settings import VideoLimits
 from shared.storage import MediaStore
@@ -78,6 +79,7 @@ class VideoTaskHandler:
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
 
+    @storage_outages_are_infrastructure
     async def __call__(self, task: VideoTaskRequested, delivery: Delivery) -> None:
         if await self._job_failed(task):
             log.info("task %s/%s skipped: the job has failed", task.job_id, task.task_id)
@@ -162,6 +164,11 @@ class VideoTaskHandler:
             async with asyncio.timeout(limit_s):
                 return await self._make_outputs(task, scratch, timer)
         except TimeoutError:
+            if timer.broken_off in ("download", "upload"):
+                # Storage, not the video, used up the budget: an outage to wait out, not a failure.
+                raise InfrastructureError(
+                    f"object storage did not finish the {timer.broken_off} within the task's {limit_s:g} s"
+                ) from None
             raise EncodeTimedOut(f"encoding took longer than the {limit_s:g} s limit per task") from None
 
     async def _make_outputs(self, task: VideoTaskRequested, scratch: Path, timer: PhaseTimer) -> TaskResult:

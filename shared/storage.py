@@ -52,13 +52,6 @@ class MediaStore:
                 self._client.make_bucket(bucket)
                 log.info("created bucket %s", bucket)
 
-    def is_healthy(self) -> bool:
-        try:
-            self._client.bucket_exists(self.uploads_bucket)
-        except Exception:
-            return False
-        return True
-
     def put_stream(self, bucket: str, key: str, stream: BinaryIO, length: int, content_type: str) -> None:
         """Upload `length` bytes from `stream` without holding them all in memory."""
         self._client.put_object(bucket, key, stream, length, content_type=content_type)

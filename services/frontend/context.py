@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fastapi import Request
 
@@ -19,7 +19,7 @@ class FrontendContext:
     store: MediaStore
     jobs: JobStore
     limits: MediaLimits
-    video_limits: VideoLimits = field(default_factory=VideoLimits)
+    video_limits: VideoLimits
 
 
 def get_context(request: Request) -> FrontendContext:

@@ -1,7 +1,9 @@
 """Handling one `JobRequested`: download the original, encode, store the renditions, report.
 
 Idempotent by construction: object keys are derived from the job id, and the manifest is written
-last. A redelivered job whose manifest exists is only announced again, never encoded twice.
+last. A redelivered job whose manifest exists is only announced again, never encoded twice. Two
+attempts at once (a second worker after a rebalance) never undo each other: the later one checks the
+manifest before uploading, and one that fails while the other finished announces the job done.
 """
 
 from __future__ import annotations

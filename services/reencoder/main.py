@@ -76,8 +76,9 @@ async def setup(config: ReencoderConfig, runtime: Runtime) -> AsyncIterator[Wiri
     """The reencoder's handlers, over one encoder pool and one storage client."""
     settings, video = config.reencoder, config.video
     worker_id = runtime.identity.instance_id
-    # Left by a worker killed outright: older than any task may run (twice the timeout, for margin).
-    await asyncio.to_thread(sweep_stale_scratch, settings.scratch_dir, 2 * video.task_timeout_s)
+    # Left by a worker killed outright: older than any work may run (twice the timeout, for margin).
+    longest_s = max(video.task_timeout_s, settings.job_timeout_s)
+    await asyncio.to_thread(sweep_stale_scratch, settings.scratch_dir, 2 * longest_s)
     pool = EncoderPool()
     try:
         store = MediaStore(config.storage)

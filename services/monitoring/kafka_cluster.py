@@ -13,7 +13,6 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -89,11 +88,6 @@ class KafkaLook:
     findings: list[Finding]
     #: False when the look failed: alerts it could not re-examine stay as they are.
     complete: bool = True
-
-    @property
-    def view(self) -> dict[str, Any]:
-        """The status as JSON-ready data."""
-        return self.status.model_dump(mode="json")
 
 
 class KafkaWatcher:

@@ -63,6 +63,17 @@ def run_step(step: Step, env: dict[str, str], bootstrap: str) -> None:
         assert result.stdout.splitlines() == step.printed, result.stdout
 
 
+def as_a_terminal_starts_it() -> None:
+    """In the child, before it runs the command: Ctrl-C's default action, as a terminal's job gets.
+
+    An interactive shell starts every foreground job with SIGINT at its default. This process may
+    not have it: a POSIX shell ignores SIGINT for the commands it starts in the background (`make test
+    &` in a script), the ignore is inherited across fork and exec, and the JVM keeps a SIGINT that is
+    ignored at its start ignored, so the console consumer would never see the test's Ctrl-C.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_until_interrupted(command: str, step: Step, env: dict[str, str]) -> None:
     """A reader's session that ends with Ctrl-C: wait for the expected lines, then send SIGINT."""
     expected = step.printed[:-1]
@@ -75,6 +86,8 @@ def run_until_interrupted(command: str, step: Step, env: dict[str, str]) -> None
         env=env,
         cwd=REPO_ROOT,
         start_new_session=True,
+        # It only sets a disposition (no locks, no imports): safe in the child even with threads about.
+        preexec_fn=as_a_terminal_starts_it,
     )
     assert process.stdout is not None
     assert process.stderr is not None

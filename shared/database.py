@@ -91,7 +91,10 @@ class JobRow(Base):
     source_key: Mapped[str] = mapped_column(String(255))
     correlation_id: Mapped[str] = mapped_column(String(64))
     worker_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    #: How many times the job was requested of the workers: 1, plus one per re-queue of a stuck job.
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
+    #: Last change of status or progress (or re-queue): how the sweeper tells a stuck job.
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
     renditions: Mapped[list[RenditionRow]] = relationship(
@@ -113,6 +116,34 @@ class RenditionRow(Base):
     key: Mapped[str] = mapped_column(String(255))
 
     job: Mapped[JobRow] = relationship(back_populates="renditions")
+
+
+class OutboxRow(Base):
+    """An event committed in the same transaction as the change it announces, until it is published.
+
+    The relay (services/frontend/outbox.py) publishes pending records and stamps `sent_at`; a
+    process that dies between the commit and the publish loses nothing, the next relay sends it.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: The catalogue topic's name, and the record's key as the topic computes it.
+    topic: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(255))
+    #: The event, serialized as the topic's model writes it.
+    payload: Mapped[str] = mapped_column(Text)
+    #: The job the event is about, when it is about one.
+    job_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    #: Failed publishes so far, and the last one's error.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    #: A relay's claim: the token of its batch, and until when the others leave the record alone.
+    claimed_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    #: When Kafka acknowledged it; NULL while pending.
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None, index=True)
 
 
 def make_engine(settings: DatabaseSettings) -> Engine:

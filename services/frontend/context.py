@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from services.frontend.job_store import JobStore
+from services.frontend.outbox import OutboxRelay
 from shared.kafka import EventProducer
 from shared.settings import MediaLimits, VideoLimits
 from shared.storage import MediaStore
@@ -20,6 +21,8 @@ class FrontendContext:
     jobs: JobStore
     limits: MediaLimits
     video_limits: VideoLimits
+    #: Publishes the outbox's pending records (a job's request, right after its commit).
+    outbox: OutboxRelay
 
 
 def get_context(request: Request) -> FrontendContext:

@@ -1,14 +1,22 @@
-"""The jobs table: created by uploads, advanced by the workers' status events."""
+"""The jobs table: created by uploads, advanced by the workers' status events.
+
+A job and its request to the workers (`JobRequested` in the outbox) are written in one transaction,
+so a process that dies after the commit loses nothing: the outbox relay publishes the request.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import ColumnElement, CursorResult, Engine, and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import selectinload, sessionmaker
 
-from shared.database import JobRow, RenditionRow
-from shared.events import JobRequested, JobStatus, JobStatusChanged, utc_now
+from services.frontend.outbox import outbox_record
+from shared.database import JobRow, OutboxRow, RenditionRow
+from shared.events import JOBS_REQUESTED, JobRequested, JobStatus, JobStatusChanged, MediaKind, utc_now
 
 
 @dataclass(frozen=True)
@@ -30,11 +38,46 @@ def should_apply(current: JobStatus, current_progress: float, incoming: JobStatu
     return incoming.status != JobStatus.QUEUED
 
 
+@dataclass(frozen=True)
+class StuckDeadlines:
+    """How long a job may wait without news before it counts as stuck."""
+
+    #: Queued, its request published (or re-published) this long ago, and no worker took it.
+    queued_s: float
+    #: Processing, and no status or progress heard for this long.
+    processing_s: float
+
+    def cutoff(self, status: JobStatus, now: datetime) -> datetime | None:
+        """Jobs in `status` last changed before this are stuck; None for a status that never is."""
+        if status == JobStatus.QUEUED:
+            return now - timedelta(seconds=self.queued_s)
+        if status == JobStatus.PROCESSING:
+            return now - timedelta(seconds=self.processing_s)
+        return None
+
+
+def request_of(job: JobRow) -> JobRequested:
+    """The job's request to the workers, rebuilt from its row (same job id: workers are idempotent)."""
+    return JobRequested(
+        correlation_id=job.correlation_id,
+        job_id=job.id,
+        kind=MediaKind(job.kind),
+        source_key=job.source_key,
+        filename=job.filename,
+        content_type=job.content_type,
+        size_bytes=job.size_bytes,
+        user_id=job.owner_id,
+    )
+
+
 class JobStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, deadlines: StuckDeadlines | None = None) -> None:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        #: None: no job ever counts as stuck (delete and retry wait for a final state).
+        self.deadlines = deadlines
 
     def create(self, request: JobRequested) -> JobRow:
+        """The job's row and its `JobRequested` in the outbox, committed together (or neither)."""
         job = JobRow(
             id=request.job_id,
             kind=request.kind.value,
@@ -49,6 +92,7 @@ class JobStore:
         )
         with self._sessions.begin() as session:
             session.add(job)
+            session.add(outbox_record(JOBS_REQUESTED, request, job_id=request.job_id))
         return job
 
     def get(self, job_id: str, owner_id: str | None = None) -> JobRow | None:
@@ -75,13 +119,98 @@ class JobStore:
         return JobPage(list(jobs), total)
 
     def delete(self, job_id: str) -> bool:
-        """Remove the job and its renditions' rows; False when it was already gone."""
+        """Remove the job, its renditions' rows and its unsent requests; False when it was already gone."""
         with self._sessions.begin() as session:
             job = session.get(JobRow, job_id)
             if job is None:
                 return False
             session.delete(job)
+            session.execute(delete(OutboxRow).where(OutboxRow.job_id == job_id, OutboxRow.sent_at.is_(None)))
             return True
+
+    def existing(self, job_ids: Iterable[str]) -> set[str]:
+        """Which of `job_ids` have a row."""
+        wanted, found = list(job_ids), set[str]()
+        with self._sessions() as session:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                found.update(session.scalars(select(JobRow.id).where(JobRow.id.in_(chunk))))
+        return found
+
+    # --- jobs nobody finishes -------------------------------------------------------------------
+
+    def is_stuck(self, job: JobRow, now: datetime | None = None) -> bool:
+        """Unfinished, and without news for longer than its status's deadline."""
+        if self.deadlines is None:
+            return False
+        cutoff = self.deadlines.cutoff(JobStatus(job.status), now or utc_now())
+        return cutoff is not None and _aware(job.updated_at) < cutoff
+
+    def stuck(self, limit: int = 100, now: datetime | None = None) -> list[JobRow]:
+        """Jobs the sweeper should re-queue or fail, oldest first."""
+        if self.deadlines is None:
+            return []
+        with self._sessions() as session:
+            return list(
+                session.scalars(
+                    select(JobRow)
+                    .where(self._stuck(now or utc_now()))
+                    .order_by(JobRow.updated_at)
+                    .limit(limit)
+                )
+            )
+
+    def requeue(self, job: JobRow, now: datetime | None = None) -> JobRequested | None:
+        """Ask the workers again (through the outbox) for a job that is still stuck as `job` saw it.
+
+        A conditional UPDATE: when two frontends sweep at once, or the job moved meanwhile, only the
+        one whose update matched re-queues it; the others get None.
+        """
+        now = now or utc_now()
+        request = request_of(job)
+        with self._sessions.begin() as session:
+            changed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                update(JobRow)
+                .where(JobRow.id == job.id, JobRow.attempts == job.attempts, self._stuck(now))
+                .values(
+                    status=JobStatus.QUEUED.value,
+                    progress=0.0,
+                    error=None,
+                    attempts=JobRow.attempts + 1,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if changed.rowcount != 1:
+                return None
+            session.add(outbox_record(JOBS_REQUESTED, request, job_id=job.id))
+        return request
+
+    def give_up(self, job: JobRow, reason: str, now: datetime | None = None) -> bool:
+        """Fail a job that is still stuck as `job` saw it (conditional, like `requeue`)."""
+        now = now or utc_now()
+        with self._sessions.begin() as session:
+            changed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                update(JobRow)
+                .where(JobRow.id == job.id, JobRow.attempts == job.attempts, self._stuck(now))
+                .values(status=JobStatus.FAILED.value, error=reason, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(changed.rowcount == 1)
+
+    def _stuck(self, now: datetime) -> ColumnElement[bool]:
+        """SQL: the job is stuck at `now` (queued: its latest request sent long enough ago)."""
+        assert self.deadlines is not None
+        queued = self.deadlines.cutoff(JobStatus.QUEUED, now)
+        processing = self.deadlines.cutoff(JobStatus.PROCESSING, now)
+        # A request still waiting in the outbox (Kafka away) or sent recently: not the workers' fault yet.
+        recent_request = exists().where(
+            OutboxRow.job_id == JobRow.id, or_(OutboxRow.sent_at.is_(None), OutboxRow.sent_at >= queued)
+        )
+        return or_(
+            and_(JobRow.status == JobStatus.QUEUED.value, JobRow.updated_at < queued, ~recent_request),
+            and_(JobRow.status == JobStatus.PROCESSING.value, JobRow.updated_at < processing),
+        )
 
     def mark_failed(self, job_id: str, reason: str) -> None:
         with self._sessions.begin() as session:
@@ -113,3 +242,8 @@ class JobStore:
                     for r in event.renditions
                 ]
             return True
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time we store is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -16,7 +16,8 @@ HTTP:      GET  /                         upload page (static/), for signed-in u
            GET  /monitoring               the operator's live view; /api/monitoring/* (monitoring's API)
            POST /api/clicks               -> 202, a tracked link click
            GET  /healthz, /metrics (Prometheus), /docs (OpenAPI)
-Settings:  FrontendConfig: Kafka, storage, database, media and video limits, accounts, FRONTEND_*.
+Settings:  FrontendConfig: Kafka, storage, database, media and video limits, accounts, FRONTEND_*,
+           OUTBOX_* (the relay of committed job requests), SWEEPER_* (stuck jobs, orphan originals).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from services.frontend.context import FrontendContext
 from services.frontend.job_store import JobStore
 from services.frontend.middleware import activity
 from services.frontend.middleware.telemetry import MetricEventSettings, TelemetryMiddleware
+from services.frontend.outbox import OutboxRelay, OutboxSettings, OutboxStore
+from services.frontend.sweeper import Sweeper, SweeperSettings
 from shared.database import create_schema, make_engine
 from shared.events import (
     JOBS_REQUESTED,
@@ -93,6 +96,8 @@ class FrontendConfig(ServiceConfig):
     video: VideoLimits = Field(default_factory=VideoLimits)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
     metric_events: MetricEventSettings = Field(default_factory=MetricEventSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    sweeper: SweeperSettings = Field(default_factory=SweeperSettings)
 
     def http(self) -> FrontendSettings:
         return self.frontend
@@ -105,18 +110,27 @@ async def setup(config: FrontendConfig, runtime: Runtime) -> AsyncIterator[Wirin
         await asyncio.to_thread(create_schema, engine)
         store = MediaStore(config.storage)
         await asyncio.to_thread(store.ensure_buckets)
-        job_store = JobStore(engine)
+        job_store = JobStore(engine, config.sweeper.deadlines(config.video))
         assert runtime.app is not None
         registry = add_routes(runtime.app, config, runtime.identity.instance_id)
+        outbox = OutboxRelay(OutboxStore(engine), runtime.producer, config.outbox, registry)
+        sweeper = Sweeper(job_store, store, outbox, config.sweeper, registry)
         runtime.app.state.accounts = Accounts(AccountStore(engine), config.accounts)
         runtime.app.state.context = FrontendContext(
-            runtime.identity.instance_id, runtime.producer, store, job_store, config.limits, config.video
+            runtime.identity.instance_id,
+            runtime.producer,
+            store,
+            job_store,
+            config.limits,
+            config.video,
+            outbox,
         )
         yield Wiring(
             bindings=[
                 JOB_STATUS.handled_by(StatusRecorder(job_store)),
                 JOB_PROGRESS.handled_by(ProgressRecorder(job_store)),
             ],
+            tasks={"the outbox relay": outbox.run, "the job sweeper": sweeper.run},
             registry=registry,
         )
     finally:

@@ -36,6 +36,8 @@ router = APIRouter(tags=["jobs"], responses={401: {"model": Problem}})
 #: How often the live stream looks for changes, and how often it proves the connection is alive.
 POLL_INTERVAL_S = 0.5
 KEEPALIVE_S = 15.0
+#: The reason a stuck job shows once its owner retried it.
+_GIVEN_UP = "the job was stuck without news from any worker; its owner retried it as a new job"
 
 
 @router.get("/api/jobs", response_model=JobList, summary="The newest jobs, a page at a time")
@@ -105,9 +107,10 @@ async def stream_job(
     summary="Delete an upload: its original, its renditions and its job",
 )
 async def delete_job(job: OwnedJob, context: Context, user: CurrentUser) -> Response:
-    """Only finished or failed jobs: a job still encoding would write renditions after the delete."""
+    """Only finished, failed or stuck jobs: a job still encoding would write renditions after the
+    delete; one without news past the stuck deadline (SWEEPER_*) no longer counts as encoding."""
     job_id = job.id
-    if not JobStatus(job.status).is_terminal:
+    if not JobStatus(job.status).is_terminal and not context.jobs.is_stuck(job):
         raise HTTPException(409, f"job {job_id!r} is still {job.status}; delete it once it is done or failed")
     store = context.store
     # Objects first, rows last: if anything fails half-way, the job is still listed and can be
@@ -146,9 +149,12 @@ async def retry_job(
 ) -> UploadAccepted:
     """The original is copied inside storage to a new job, so the new attempt starts clean: no
     marker, partial output or late status event of the failed one can touch it. The failed job
-    stays listed, with its reason, until its owner deletes it."""
+    stays listed, with its reason, until its owner deletes it. A job stuck past its deadline is
+    failed first (conditionally: unless it moved meanwhile), then retried like a failed one."""
     job_id = failed.id
-    if failed.status != JobStatus.FAILED:
+    if failed.status != JobStatus.FAILED and not (
+        context.jobs.is_stuck(failed) and await asyncio.to_thread(context.jobs.give_up, failed, _GIVEN_UP)
+    ):
         raise HTTPException(409, f"job {job_id!r} is {failed.status}; only failed jobs can be retried")
     store = context.store
     if await asyncio.to_thread(store.stat, store.uploads_bucket, failed.source_key) is None:

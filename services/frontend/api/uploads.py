@@ -1,4 +1,4 @@
-"""POST /api/uploads: store the original, record the job, ask the workers to re-encode it."""
+"""POST /api/uploads: store the original, record the job with its request, ask the workers to re-encode it."""
 
 from __future__ import annotations
 
@@ -51,8 +51,9 @@ async def upload(
 ) -> UploadAccepted:
     """Accepts the file, answers 202 with the job id, and re-encodes it in the background.
 
-    The 202 is sent only once the original is stored, the job is recorded and the request is
-    acknowledged by every in-sync Kafka replica, so an accepted upload is never lost.
+    The 202 is sent only once the original is stored and the job is committed together with its
+    request to the workers (the outbox), so an accepted upload is never lost: the request is
+    published at once when Kafka answers in time, or later by the outbox relay.
     """
     try:
         filename = check_filename(file.filename)

@@ -91,17 +91,16 @@ async def seek_to_time(
     consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition], timestamp_ms: int
 ) -> None:
     """Move each of the consumer's assigned `partitions` to its first record at or after
-    `timestamp_ms` (milliseconds since the epoch), or to its end when it has none that recent."""
+    `timestamp_ms` (milliseconds since the epoch), or to its end when it has none that recent.
+
+    "The end" is the end offset read before the search, sought explicitly: a record that lands
+    meanwhile is read, where `seek_to_end` (resolved lazily, at the next fetch) would skip it.
+    """
     wanted = list(partitions)
     if not wanted:
         return
+    ends = await consumer.end_offsets(wanted)
     found = await consumer.offsets_for_times(dict.fromkeys(wanted, timestamp_ms))
-    past_end = []
     for tp in wanted:
-        offset = found.get(tp)
-        if offset is None:
-            past_end.append(tp)
-        else:
-            consumer.seek(tp, offset.offset)
-    if past_end:
-        await consumer.seek_to_end(*past_end)
+        at = found.get(tp)
+        consumer.seek(tp, ends[tp] if at is None else at.offset)

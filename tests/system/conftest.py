@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,9 +21,18 @@ from shared.kafka.cluster import describe_group
 from shared.settings import KafkaSettings
 from shared.storage import MediaStore
 from tests.api_client import sign_up
+from tests.eventually import eventually, eventually_async
 from tests.media_samples import image_bytes
 
 TERMINAL = ("done", "failed")
+SYSTEM_TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder is a system test, so `-m "not system"` leaves them all out."""
+    for item in items:
+        if SYSTEM_TESTS in item.path.parents:
+            item.add_marker(pytest.mark.system)
 
 
 @dataclass
@@ -67,14 +76,13 @@ class Site:
     def wait_for(
         self, job_id: str, statuses: tuple[str, ...] = TERMINAL, timeout: float = 60
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            job = self.job(job_id)
-            if job["status"] in statuses:
-                return job
-            if time.monotonic() > deadline:
-                pytest.fail(f"job {job_id} still {job['status']} after {timeout}s: {job}")
-            time.sleep(0.1)
+        return eventually(
+            lambda: self.job(job_id),
+            until=lambda job: job["status"] in statuses,
+            timeout=timeout,
+            interval=0.1,
+            what=f"job {job_id} {' or '.join(statuses)}",
+        )
 
     def wait_for_group(self, group: str, members: int, timeout: float = 60) -> None:
         """Until `group` has exactly `members` members with assignments (no rebalance pending)."""
@@ -130,16 +138,18 @@ def bare_site(stack: LocalStack) -> Iterator[Site]:
 
 async def _wait_for_group(kafka: KafkaSettings, group_id: str, members: int, within_s: float) -> None:
     async with admin_client(kafka, client_id="tests") as admin:
-        deadline = time.monotonic() + within_s
-        while True:
+
+        async def state_and_members() -> tuple[str, int]:
             group = await describe_group(admin, group_id)
-            if group.state == "Stable" and len(group.members) == members:
-                return
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"group {group_id} has {len(group.members)} members ({group.state}), wanted {members}"
-                )
-            await asyncio.sleep(0.25)
+            return group.state, len(group.members)
+
+        await eventually_async(
+            state_and_members,
+            until=lambda seen: seen == ("Stable", members),
+            timeout=within_s,
+            interval=0.25,
+            what=f"group {group_id} Stable with {members} members",
+        )
 
 
 def read_topic(stack: LocalStack, topic: Topic[E], timeout: float = 5.0) -> list[E]:

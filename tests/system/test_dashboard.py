@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import sync_playwright
 
 from infra.local.debian import chromium_path
 from infra.local.stack import REPO_ROOT
 from tests.system.conftest import Site
-
-pytestmark = pytest.mark.system
 
 #: Where the screenshot is kept for people to look at (under the ignored state folder).
 SCREENSHOT = REPO_ROOT / ".state" / "screenshots" / "dashboard.png"

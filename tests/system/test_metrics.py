@@ -25,8 +25,6 @@ from tests.media_samples import image_bytes, truncated
 from tests.system.conftest import Site, read_topic
 from tests.video_samples import video_bytes
 
-pytestmark = pytest.mark.system
-
 
 def summary_when(
     http: httpx.Client, condition: Callable[[dict[str, Any]], bool], within_s: float = 60

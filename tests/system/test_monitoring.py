@@ -32,8 +32,6 @@ from tests.conftest import CACHE_DIR
 from tests.media_samples import image_bytes
 from tests.system.conftest import read_topic
 
-pytestmark = pytest.mark.system
-
 #: Deadline for a fault to show or clear: several monitoring looks plus Kafka's own timeouts.
 WITHIN_S = 90.0
 

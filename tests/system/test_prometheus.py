@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from infra.local.processes import free_port
 from infra.local.prometheus import PrometheusServer
 from tests.system.conftest import Site
-
-pytestmark = pytest.mark.system
 
 
 def test_prometheus_scrapes_every_service(small_site: Site, tmp_path: Path) -> None:

@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 from rich.console import Console
 
 from services.simulator.run import Plan, print_summary, simulate
 from tests.system.conftest import Site
 from tests.system.test_metrics import summary_when
-
-pytestmark = pytest.mark.system
 
 
 def test_simulated_users_upload_browse_and_click(small_site: Site) -> None:

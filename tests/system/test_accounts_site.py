@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
 from services.frontend.accounts.pages import FORM_CSRF_COOKIE
 from shared.events import MEDIA_DELETED, USER_ACTIVITY, ActivityKind
 from tests.api_client import TEST_PASSWORD, sign_up
+from tests.eventually import eventually
 from tests.media_samples import image_bytes
 from tests.system.conftest import Site, read_topic
 
@@ -137,13 +136,14 @@ def test_a_signed_in_users_click_joins_their_activity(site: Site) -> None:
     user_id = site.http.get("/api/auth/me").json()["user"]["user_id"]
     link = f"/docs#{user_id[:8]}"
     assert site.http.post("/api/clicks", json={"link": link, "page": "/"}).status_code == 202
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        clicks = [
+    clicks = eventually(
+        lambda: [
             event
             for event in read_topic(site.stack, USER_ACTIVITY, 2)
             if event.kind == ActivityKind.CLICKED and event.subject == f"link:{link}"
-        ]
-        if clicks:
-            break
+        ],
+        timeout=30,
+        interval=0,
+        what=f"a click on {link} on {USER_ACTIVITY.name}",
+    )
     assert [event.user_id for event in clicks] == [user_id]

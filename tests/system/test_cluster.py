@@ -4,9 +4,7 @@ the node leading the job partitions dies under upload load, and no accepted uplo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -20,6 +18,7 @@ from infra.ops.cluster_view import describe_topics
 from shared.events import JOBS_REQUESTED, STORAGE_EVENTS
 from shared.kafka.cluster import TopicView
 from tests.conftest import CACHE_DIR
+from tests.eventually import eventually
 from tests.media_samples import image_bytes
 from tests.system.conftest import Site, read_topic
 
@@ -86,10 +85,12 @@ def test_topics_are_replicated_three_times(cluster_site: Site) -> None:
 def test_minio_announces_each_stored_original_on_storage_events(cluster_site: Site) -> None:
     job_id = cluster_site.upload_ok(image_bytes(320, 240), "announced.jpg")
     key = f"{cluster_site.stack.config.storage.uploads_bucket}/{job_id}/original"
-    deadline = time.monotonic() + 60
-    while not any(event.key == key for event in read_topic(cluster_site.stack, STORAGE_EVENTS, timeout=2)):
-        if time.monotonic() > deadline:
-            pytest.fail(f"no notification for {key} on {STORAGE_EVENTS.name}")
+    eventually(
+        lambda: any(event.key == key for event in read_topic(cluster_site.stack, STORAGE_EVENTS, timeout=2)),
+        timeout=60,
+        interval=0,
+        what=f"a notification for {key} on {STORAGE_EVENTS.name}",
+    )
     event = next(e for e in read_topic(cluster_site.stack, STORAGE_EVENTS) if e.key == key)
     assert event.event_name.startswith("s3:ObjectCreated:")
 
@@ -123,12 +124,11 @@ def test_killing_the_leader_of_the_job_partitions_loses_no_accepted_upload(clust
 
 
 def _wait_for_leaders_without(stack: LocalStack, node: int, timeout: float = 60) -> TopicView:
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(KafkaError):  # the client may ask the dead node first
-            topic = jobs_topic(stack)
-            if node not in topic.leaders() and all(node not in p.isr for p in topic.partitions):
-                return topic
-        if time.monotonic() > deadline:
-            pytest.fail(f"node {node} still leads or is in sync after {timeout}s")
-        time.sleep(0.5)
+    return eventually(
+        lambda: jobs_topic(stack),
+        until=lambda topic: node not in topic.leaders() and all(node not in p.isr for p in topic.partitions),
+        timeout=timeout,
+        interval=0.5,
+        what=f"node {node} neither leading nor in sync",
+        ignoring=(KafkaError,),  # the client may ask the dead node first
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from infra.local.postgres import PostgresServer
 from infra.local.processes import free_port
 from infra.local.stack import LocalStack
 from shared.events import LOGS, LogLevel
+from tests.eventually import eventually
 from tests.system.conftest import read_topic
 
 
@@ -53,16 +53,16 @@ def test_a_slow_query_is_shipped_to_the_logs_topic(
     try:
         with psycopg.connect(logging_postgres.conninfo) as connection:
             connection.execute("SELECT pg_sleep(0.3) AS reencode_slow_probe")
-        deadline = time.monotonic() + 60
-        while True:
-            shipped = [
+        shipped = eventually(
+            lambda: [
                 record
                 for record in read_topic(stack, LOGS, 2)
                 if record.service == "postgresql" and "reencode_slow_probe" in record.message
-            ]
-            if shipped or time.monotonic() > deadline:
-                break
-        assert shipped, "the slow query never reached the logs topic"
+            ],
+            timeout=60,
+            interval=0,
+            what="the slow query on the logs topic",
+        )
         assert shipped[0].level == LogLevel.WARNING
         assert "duration:" in shipped[0].message
     finally:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 from shared.events import JOBS_STATUS, JobStatus
+from tests.eventually import eventually
 from tests.media_samples import image_bytes
 from tests.system.conftest import Site, read_topic
 
@@ -86,8 +86,6 @@ def test_a_stopped_worker_finishes_its_job_and_leaves_cleanly(bare_site: Site) -
 
     job = site.wait_for(job_id, timeout=60)
     assert (job["status"], job["worker_id"]) == ("done", "worker-e")
-    deadline = time.monotonic() + 30
-    while worker.is_running and time.monotonic() < deadline:
-        time.sleep(0.1)
+    eventually(lambda: not worker.is_running, timeout=30, interval=0.1, what="worker-e exited")
     assert worker.returncode == 0
     assert "left group reencoder" in (site.stack.logs_dir / "worker-e.log").read_text()

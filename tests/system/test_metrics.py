@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
 from infra.local.processes import free_port, wait_for_port
 from shared.events import (
@@ -21,6 +19,7 @@ from shared.events import (
     WorkOutcome,
 )
 from shared.kafka import EventProducer
+from tests.eventually import eventually, eventually_async
 from tests.media_samples import image_bytes, truncated
 from tests.system.conftest import Site, read_topic
 from tests.video_samples import video_bytes
@@ -30,16 +29,18 @@ def summary_when(
     http: httpx.Client, condition: Callable[[dict[str, Any]], bool], within_s: float = 60
 ) -> dict[str, Any]:
     """Poll the public summary until `condition` holds (a deadline, not a sleep)."""
-    deadline = time.monotonic() + within_s
-    summary: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+
+    def summary() -> dict[str, Any]:
         response = http.get("/api/metrics/summary")
-        if response.status_code == 200:
-            summary = response.json()
-            if condition(summary):
-                return summary
-        time.sleep(0.5)
-    pytest.fail(f"the summary never met the condition within {within_s}s: {summary}")
+        return response.json() if response.status_code == 200 else {}  # {}: not served yet
+
+    return eventually(
+        summary,
+        until=lambda s: bool(s) and condition(s),
+        timeout=within_s,
+        interval=0.5,
+        what="the summary meeting the condition",
+    )
 
 
 def route(summary: dict[str, Any], window: str, method: str, path: str) -> dict[str, Any] | None:
@@ -173,6 +174,27 @@ async def _send_requests(
         await asyncio.sleep(0.25)
 
 
+async def _send_until_alert(
+    http: httpx.Client,
+    producer: EventProducer,
+    key: str,
+    latency_ms: float,
+    timeout: float,  # noqa: ASYNC109 (eventually's deadline, which reports what it saw)
+    raised: bool = True,
+) -> None:
+    """Send a second of requests at `latency_ms` at a time until alert `key` is raised (or cleared)."""
+
+    async def settled() -> bool:
+        if (key in _alerts(http)) == raised:
+            return True
+        await _send_requests(producer, latency_ms=latency_ms, seconds=1)
+        return False
+
+    await eventually_async(
+        settled, timeout=timeout, interval=0, what=f"alert {key} {'raised' if raised else 'cleared'}"
+    )
+
+
 def _alerts(http: httpx.Client) -> list[str]:
     response = http.get("/api/metrics/summary")
     return [alert["key"] for alert in response.json()["alerts"]] if response.status_code == 200 else []
@@ -185,14 +207,8 @@ def test_a_latency_spike_raises_an_alert_that_clears_by_itself(small_site: Site)
     async def scenario() -> None:
         async with EventProducer(small_site.stack.config.kafka, client_id="test-loadgen") as producer:
             await _send_requests(producer, latency_ms=10, seconds=12)  # the baseline
-            deadline = time.monotonic() + 60
-            while key not in _alerts(http):
-                assert time.monotonic() < deadline, "the spike raised no alert"
-                await _send_requests(producer, latency_ms=2000, seconds=1)
-            deadline = time.monotonic() + 90
-            while key in _alerts(http):
-                assert time.monotonic() < deadline, "the alert did not clear after the spike"
-                await _send_requests(producer, latency_ms=10, seconds=1)
+            await _send_until_alert(http, producer, key, latency_ms=2000, timeout=60)
+            await _send_until_alert(http, producer, key, latency_ms=10, timeout=90, raised=False)
 
     asyncio.run(scenario())
     states = [alert.state for alert in read_topic(small_site.stack, ALERTS) if alert.key == key]
@@ -208,23 +224,20 @@ def test_an_alert_raised_before_a_restart_is_cleared_after_it(small_site: Site) 
     async def spike_until_raised() -> None:
         async with EventProducer(stack.config.kafka, client_id="test-loadgen") as producer:
             await _send_requests(producer, latency_ms=10, seconds=12)
-            deadline = time.monotonic() + 60
-            while key not in _alerts(http):
-                assert time.monotonic() < deadline, "the spike raised no alert"
-                await _send_requests(producer, latency_ms=2000, seconds=1)
+            await _send_until_alert(http, producer, key, latency_ms=2000, timeout=60)
 
     asyncio.run(spike_until_raised())
     stack.stop_service("metrics")
     process = stack.start_service("metrics", "services.metrics")
     wait_for_port("127.0.0.1", stack.config.metrics_port, timeout=60, process=process)
     # The new instance adopts the raised alert from the topic, then clears it: the spike is over.
-    deadline = time.monotonic() + 90
-    while True:
-        states = [alert.state for alert in read_topic(stack, ALERTS, timeout=1) if alert.key == key]
-        if states[-1] == AlertState.CLEARED:
-            break
-        assert time.monotonic() < deadline, f"the alert was never cleared after the restart: {states}"
-        time.sleep(1)
+    eventually(
+        lambda: [alert.state for alert in read_topic(stack, ALERTS, timeout=1) if alert.key == key],
+        until=lambda states: states[-1:] == [AlertState.CLEARED],
+        timeout=90,
+        interval=1,
+        what="the alert cleared after the restart",
+    )
     assert key not in _alerts(http)
 
 
@@ -241,17 +254,19 @@ def test_two_metrics_instances_share_partitions_and_serve_the_same_totals(small_
             small_site.http.get("/api/jobs")
         first_url = f"http://127.0.0.1:{stack.config.metrics_port}/api/metrics/summary"
         second_url = f"http://127.0.0.1:{port}/api/metrics/summary"
-        deadline = time.monotonic() + 60
-        while True:
+
+        def instances_and_totals() -> tuple[list[Any], list[Any], tuple[int, int]]:
             a, b = httpx.get(first_url, timeout=10).json(), httpx.get(second_url, timeout=10).json()
-            both = len(a["instances"]) == 2 and len(b["instances"]) == 2
             totals = (a["windows"]["300s"]["requests"], b["windows"]["300s"]["requests"])
-            if both and totals[0] == totals[1] and totals[0] > 0:
-                break
-            assert time.monotonic() < deadline, (
-                f"instances never agreed: {a['instances']} {b['instances']} {totals}"
-            )
-            time.sleep(0.5)
+            return a["instances"], b["instances"], totals
+
+        eventually(
+            instances_and_totals,
+            until=lambda seen: len(seen[0]) == len(seen[1]) == 2 and seen[2][0] == seen[2][1] > 0,
+            timeout=60,
+            interval=0.5,
+            what="both instances agreeing on their totals",
+        )
     finally:
         stack.stop_service("metrics-2")
     # The survivor takes every partition back and rebuilds its windows from the log.

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from shared.kafka import EventProducer
 from shared.kafka.clients import kafka_consumer
 from tests.api_client import sign_up
 from tests.conftest import CACHE_DIR
+from tests.eventually import eventually
 from tests.media_samples import image_bytes
 from tests.system.conftest import read_topic
 
@@ -65,14 +65,7 @@ class Watched:
         return {alert["key"] for alert in self.status()["alerts"]}
 
     def wait_until(self, what: str, condition: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-        deadline = time.monotonic() + WITHIN_S
-        while True:
-            status = self.status()
-            if condition(status):
-                return status
-            if time.monotonic() > deadline:
-                pytest.fail(f"not within {WITHIN_S:.0f}s: {what}; alerts: {status['alerts']}")
-            time.sleep(0.5)
+        return eventually(self.status, until=condition, timeout=WITHIN_S, interval=0.5, what=what)
 
     def wait_for_alert(self, key: str) -> dict[str, Any]:
         status = self.wait_until(f"alert {key}", lambda s: key in {a["key"] for a in s["alerts"]})
@@ -174,15 +167,16 @@ def test_one_upload_is_traced_across_services_and_shows_as_activity(watched: Wat
     job_id = response.json()["job_id"]
     assert watched.site.get(f"/api/jobs/{job_id}").status_code == 200
 
-    deadline = time.monotonic() + WITHIN_S
-    while True:
-        trace = watched.site.get(f"/api/monitoring/traces/{correlation_id}").json()
-        if {"frontend", "reencoder"} <= set(trace["services"]) and any(
-            "done" in line["message"] for line in trace["lines"]
-        ):
-            break
-        assert time.monotonic() < deadline, f"trace incomplete: {trace}"
-        time.sleep(0.5)
+    trace = eventually(
+        lambda: watched.site.get(f"/api/monitoring/traces/{correlation_id}").json(),
+        until=lambda trace: (
+            {"frontend", "reencoder"} <= set(trace["services"])
+            and any("done" in line["message"] for line in trace["lines"])
+        ),
+        timeout=WITHIN_S,
+        interval=0.5,
+        what="the trace from frontend to reencoder's done",
+    )
     times = [line["occurred_at"] for line in trace["lines"]]
     assert times == sorted(times)
     assert trace["lines"][0]["service"] == "frontend"

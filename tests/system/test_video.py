@@ -12,7 +12,6 @@ import re
 import stat
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 
 from infra.local.stack import LocalStack
 from shared.events import JOBS_STATUS, VIDEO_PROGRESS, JobStatus
+from tests.eventually import eventually
 from tests.system.conftest import Site, read_topic, start_site
 from tests.video_samples import (
     empty_video,
@@ -119,6 +119,17 @@ def task_marker(site: Site, job_id: str, task_id: str) -> dict[str, Any]:
     marker = site.store.get_json(site.store.renditions_bucket, f"{job_id}/tasks/{task_id}.json")
     assert isinstance(marker, dict), f"task {task_id} of job {job_id} has no done-marker"
     return marker
+
+
+def no_scratch_left(job_id: str, what: str) -> None:
+    """Wait (up to a minute) until no task of `job_id` has a scratch folder in the temporary folder."""
+    eventually(
+        lambda: list(Path(tempfile.gettempdir()).glob(f"task-{job_id}-*")),
+        until=lambda left: not left,
+        timeout=60,
+        interval=0.2,
+        what=what,
+    )
 
 
 def test_video_gets_an_h264_ladder_hls_package_and_previews(site: Site) -> None:
@@ -307,10 +318,7 @@ def test_an_ffmpeg_that_hangs_is_killed_at_the_task_timeout(site: Site, tmp_path
         assert "longer than the 3 s limit" in job["error"]
         assert stored_keys(site, job_id) == {"failed.json"}
         # The job fails at its first timed-out task; its other task times out too, then cleans up.
-        deadline = time.monotonic() + 60
-        while list(Path(tempfile.gettempdir()).glob(f"task-{job_id}-*")) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not list(Path(tempfile.gettempdir()).glob(f"task-{job_id}-*")), "scratch folder left behind"
+        no_scratch_left(job_id, "the scratch folders of the job removed")
     finally:
         stop_workers(site, ("video-hang",))
         start_workers(site, WORKERS)
@@ -318,13 +326,17 @@ def test_an_ffmpeg_that_hangs_is_killed_at_the_task_timeout(site: Site, tmp_path
 
 def test_worker_killed_mid_encode_task_is_redone_by_another_once(site: Site) -> None:
     job_id = upload_video(site, video_bytes(seconds=8, width=1280, height=720), "long.mp4")
-    victim = None
-    deadline = time.monotonic() + 120
-    while victim is None and time.monotonic() < deadline:
-        running = [e for e in read_topic(site.stack, VIDEO_PROGRESS, 0.5) if e.job_id == job_id]
-        encoding = [e for e in running if e.task_id == "720p" and e.fraction < 0.5]
-        victim = encoding[0].worker_id if encoding else None
-    assert victim is not None, "the 720p task never reported progress"
+    encoding = eventually(
+        lambda: [
+            e
+            for e in read_topic(site.stack, VIDEO_PROGRESS, 0.5)
+            if e.job_id == job_id and e.task_id == "720p" and e.fraction < 0.5
+        ],
+        timeout=120,
+        interval=0,
+        what="progress of the 720p task",
+    )
+    victim = encoding[0].worker_id
     site.stack.services[victim].kill()
     try:
         job = site.wait_for(job_id, timeout=300)
@@ -353,9 +365,12 @@ def test_a_stopped_worker_hands_its_task_back_kills_ffmpeg_and_removes_its_scrat
     try:
         start_workers(site, ("video-stopping",), quick_exit)
         job_id = upload_video(site, video_bytes(seconds=8, width=1280, height=720), "stopped.mp4")
-        deadline = time.monotonic() + 120
-        while not [e for e in read_topic(site.stack, VIDEO_PROGRESS, 0.5) if e.job_id == job_id]:
-            assert time.monotonic() < deadline, "no task of the job started"
+        eventually(
+            lambda: [e for e in read_topic(site.stack, VIDEO_PROGRESS, 0.5) if e.job_id == job_id],
+            timeout=120,
+            interval=0,
+            what="a task of the job started",
+        )
         site.stack.stop_service("video-stopping")  # SIGTERM, mid-encode
         assert not list(Path(tempfile.gettempdir()).glob(f"task-{job_id}-*")), "scratch left behind"
         start_workers(site, ("video-after",))
@@ -395,10 +410,7 @@ def test_when_one_rendition_fails_the_others_stop_and_nothing_is_left(site: Site
         job = site.wait_for(job_id, timeout=120)
         assert job["status"] == "failed"
         assert "simulated encoder failure at 360p" in job["error"]
-        deadline = time.monotonic() + 60
-        while list(Path(tempfile.gettempdir()).glob(f"task-{job_id}-*")) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not list(Path(tempfile.gettempdir()).glob(f"task-{job_id}-*")), "a task is still running"
+        no_scratch_left(job_id, "every task of the job stopped, its scratch folder removed")
         assert stored_keys(site, job_id) == {"failed.json"}
         progress = [e for e in read_topic(site.stack, VIDEO_PROGRESS, 1) if e.job_id == job_id]
         assert all(e.fraction < 1.0 for e in progress if e.task_id == "720p"), "720p encoded for nothing"

@@ -38,6 +38,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 
 from shared.events import DEAD_LETTERS, E, Topic
+from shared.kafka.clients import kafka_consumer
 from shared.kafka.dead_letters import dead_letter
 from shared.kafka.failures import PermanentError, is_infrastructure_failure
 from shared.kafka.producer import EventProducer, close_within
@@ -153,17 +154,13 @@ class EventConsumer(Generic[E]):
         self.infrastructure_retries = 0
         self._close_timeout_s = settings.close_timeout_s
         self._commit_timeout_s = settings.request_timeout_ms / 1000
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers,
+        self._consumer = kafka_consumer(
+            settings,
             group_id=group_id,
             client_id=client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
-            session_timeout_ms=settings.session_timeout_ms,
-            heartbeat_interval_ms=settings.heartbeat_interval_ms,
-            max_poll_interval_ms=settings.max_poll_interval_ms,
-            request_timeout_ms=settings.request_timeout_ms,
         )
 
     def stop(self) -> None:

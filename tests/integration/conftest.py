@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from infra.local.stack import LocalStack
 from shared.events import DEAD_LETTERS, DeadLetter, Event, Topic, new_id
 from shared.kafka import EventConsumer, EventProducer, RetryPolicy, ensure_topics
+from shared.kafka.clients import kafka_admin, kafka_consumer
 from shared.kafka.consumer import Handler
 from shared.settings import KafkaSettings
 
@@ -97,13 +98,7 @@ class Harness:
 
     async def dead_letters(self) -> list[DeadLetter]:
         """The dead letters about this harness's topic, read from the beginning of the topic."""
-        reader = AIOKafkaConsumer(
-            DEAD_LETTERS.name,
-            bootstrap_servers=self.kafka.bootstrap_servers,
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
+        reader = kafka_consumer(self.kafka, DEAD_LETTERS.name, group_id=None, auto_offset_reset="earliest")
         await reader.start()
         try:
             partition = TopicPartition(DEAD_LETTERS.name, 0)
@@ -147,7 +142,7 @@ async def consumer_harness(kafka: KafkaSettings) -> AsyncIterator[HarnessFactory
         await producer.start()
         raw = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
         await raw.start()
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+        admin = kafka_admin(kafka, client_id="test-admin")
         await admin.start()
         harness = Harness(kafka, topic, f"test-group-{new_id()[:12]}", producer, raw, admin)
         made.append(harness)

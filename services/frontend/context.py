@@ -14,6 +14,14 @@ from shared.storage import MediaStore
 
 
 @dataclass(frozen=True)
+class Backends:
+    """Where the services whose read-only APIs the frontend passes through listen."""
+
+    metrics_url: str
+    monitoring_url: str
+
+
+@dataclass(frozen=True)
 class FrontendContext:
     instance_id: str
     producer: EventProducer
@@ -21,6 +29,7 @@ class FrontendContext:
     jobs: JobStore
     limits: MediaLimits
     video_limits: VideoLimits
+    backends: Backends
     #: Publishes the outbox's pending records (a job's request, right after its commit).
     outbox: OutboxRelay
 

@@ -40,9 +40,11 @@ from services.frontend.accounts import pages as accounts_pages
 from services.frontend.accounts.account_store import AccountStore
 from services.frontend.accounts.service import Accounts, AccountSettings
 from services.frontend.api import clicks, dashboard, jobs, media, metrics, monitoring, uploads
+from services.frontend.api.metrics import MetricsAddress
+from services.frontend.api.monitoring import MonitoringAddress
 from services.frontend.consumers.job_status import StatusRecorder
 from services.frontend.consumers.video_progress import ProgressRecorder
-from services.frontend.context import FrontendContext
+from services.frontend.context import Backends, FrontendContext
 from services.frontend.job_store import JobStore
 from services.frontend.middleware import activity
 from services.frontend.middleware.telemetry import MetricEventSettings, TelemetryMiddleware
@@ -96,6 +98,8 @@ class FrontendConfig(ServiceConfig):
     video: VideoLimits = Field(default_factory=VideoLimits)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
     metric_events: MetricEventSettings = Field(default_factory=MetricEventSettings)
+    metrics_backend: MetricsAddress = Field(default_factory=MetricsAddress)
+    monitoring_backend: MonitoringAddress = Field(default_factory=MonitoringAddress)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     sweeper: SweeperSettings = Field(default_factory=SweeperSettings)
 
@@ -123,6 +127,7 @@ async def setup(config: FrontendConfig, runtime: Runtime) -> AsyncIterator[Wirin
             job_store,
             config.limits,
             config.video,
+            Backends(config.metrics_backend.base_url, config.monitoring_backend.base_url),
             outbox,
         )
         yield Wiring(

@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from services.metrics.aggregator import Aggregator
 from services.metrics.rules import RuleBook
@@ -24,12 +26,15 @@ from services.metrics.summary import MetricsSummary
 from services.metrics.view import PeerSnapshots, summarise
 from services.metrics.windows import WINDOWS
 from shared.events import ALERTS, METRICS_SNAPSHOTS
+from shared.frame import Stoppable
 from shared.kafka import EventProducer
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
 CONSUMER_GROUP = "metrics"
+
+Tick = Callable[[], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)
@@ -54,10 +59,10 @@ class MetricsEngine:
         self.reader: MetricStreamReader | None = None
         self._updated = asyncio.Condition()
 
-    @contextlib.asynccontextmanager
-    async def running(self, producer: EventProducer) -> AsyncIterator[None]:
-        """Read, judge and publish for the block's lifetime; stops cleanly (leaves the group)."""
-        reader = self.reader = MetricStreamReader(
+    def parts(self, producer: EventProducer) -> tuple[list[Stoppable], dict[str, Tick]]:
+        """What the service frame runs and supervises: the two readers (they stop when asked, leaving
+        their group) and the judging tick (cancelled at stop)."""
+        self.reader = MetricStreamReader(
             self.kafka,
             group_id=CONSUMER_GROUP,
             client_id=self.instance_id,
@@ -67,23 +72,7 @@ class MetricsEngine:
             on_batch=self._count,
         )
         snapshots = SnapshotReader(self.kafka, self.instance_id, self.peers.add)
-        tasks = [
-            asyncio.create_task(reader.run(), name="metrics-reader"),
-            asyncio.create_task(snapshots.run(), name="metrics-snapshots"),
-            asyncio.create_task(self._tick_forever(producer), name="metrics-tick"),
-        ]
-        try:
-            yield
-        finally:
-            reader.stop()
-            snapshots.stop()
-            tasks[2].cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    try:
-                        await task
-                    except Exception:
-                        log.exception("metrics task %s ended with an error", task.get_name())
+        return [self.reader, snapshots], {"metrics-tick": partial(self._tick_forever, producer)}
 
     async def wait_for_update(self, timeout_s: float) -> None:
         """Returns after the next tick (or `timeout_s`), for live streams."""

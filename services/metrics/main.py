@@ -66,8 +66,8 @@ async def setup(config: MetricsConfig, runtime: Runtime) -> AsyncIterator[Wiring
     engine = MetricsEngine(runtime.identity.instance_id, config.kafka)
     assert runtime.app is not None
     runtime.app.include_router(metrics_router(engine))
-    async with engine.running(runtime.producer):
-        yield Wiring(registry=metrics_registry(engine))
+    readers, ticks = engine.parts(runtime.producer)
+    yield Wiring(workers=readers, tasks=ticks, registry=metrics_registry(engine))
 
 
 def main() -> None:

@@ -19,8 +19,6 @@ from infra.local.kafka import KAFKA_VERSION, KafkaCluster
 from infra.local.stack import REPO_ROOT
 from infra.local.storage_events import TARGET_ARN, notification_env
 from services.declarations import SERVICES as DEPLOYED
-from services.frontend.api.metrics import MetricsAddress
-from services.frontend.api.monitoring import MonitoringAddress
 from shared.events import JOBS_REQUESTED, STORAGE_EVENTS
 from shared.frame import HttpSettings
 from shared.settings import StorageSettings
@@ -52,12 +50,9 @@ ZOOKEEPER = load("docker-compose.zookeeper.yml")
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 APP_SERVICES = {name: s for name, s in SERVICES.items() if s.get("image") == "reencode-app:local"}
 KAFKA_NODES = {name: s for name, s in SERVICES.items() if re.fullmatch(r"kafka-\d+", name)}
-#: Every settings class some service's configuration reads (derived from the declarations), plus
-#: the frontend's addresses of the services it forwards to.
+#: Every settings class some service's configuration reads (derived from the declarations).
 SETTINGS: list[type[BaseSettings]] = [
-    *{kind: None for service in DEPLOYED for kind in service.config.settings_classes()},
-    MetricsAddress,
-    MonitoringAddress,
+    *{kind: None for service in DEPLOYED for kind in service.config.settings_classes()}
 ]
 HTTP_SETTINGS: dict[str, type[HttpSettings]] = {
     service.declaration.name: kind

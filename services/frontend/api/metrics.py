@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic_settings import SettingsConfigDict
 
+from services.frontend.api.deps import Context
 from services.frontend.api.proxy import BackendAddress, forward_get
 
 router = APIRouter(prefix="/api/metrics", tags=["metrics"])
@@ -24,20 +25,20 @@ class MetricsAddress(BackendAddress):
     port: int = 8001
 
 
-async def _forward(path: str) -> StreamingResponse:
-    return await forward_get(MetricsAddress().base_url, path, "metrics")
+async def _forward(context: Context, path: str) -> StreamingResponse:
+    return await forward_get(context.backends.metrics_url, path, "metrics")
 
 
 @router.get("/summary", summary="Site-wide figures over the last 10 s, 1 min and 5 min, and alerts")
-async def summary() -> StreamingResponse:
-    return await _forward("/api/metrics/summary")
+async def summary(context: Context) -> StreamingResponse:
+    return await _forward(context, "/api/metrics/summary")
 
 
 @router.get("/alerts", summary="Alerts the metrics rules hold raised now")
-async def alerts() -> StreamingResponse:
-    return await _forward("/api/metrics/alerts")
+async def alerts(context: Context) -> StreamingResponse:
+    return await _forward(context, "/api/metrics/alerts")
 
 
 @router.get("/stream", summary="The summary as server-sent events, once a second")
-async def stream() -> StreamingResponse:
-    return await _forward("/api/metrics/stream")
+async def stream(context: Context) -> StreamingResponse:
+    return await _forward(context, "/api/metrics/stream")

@@ -14,6 +14,7 @@ from services.frontend.accounts.dependencies import OPERATORS_ONLY, current_oper
 from services.frontend.api.deps import AccountsDep, PageCaller
 from services.frontend.api.proxy import BackendAddress, forward_get
 from services.frontend.api.schemas import Problem
+from services.frontend.context import FrontendContext
 
 # Everything here shows other users' activity and every service's log: operators only (the page
 # sends everyone else to sign in, or answers 403).
@@ -29,7 +30,8 @@ class MonitoringAddress(BackendAddress):
 
 
 async def _forward(request: Request, path: str) -> StreamingResponse:
-    return await forward_get(MonitoringAddress().base_url, path, "monitoring", request.query_params)
+    context: FrontendContext = request.app.state.context
+    return await forward_get(context.backends.monitoring_url, path, "monitoring", request.query_params)
 
 
 @router.get("/monitoring", include_in_schema=False, response_model=None)

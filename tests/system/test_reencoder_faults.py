@@ -33,6 +33,7 @@ from shared.events import (
 from shared.kafka import Delivery, EventProducer, InfrastructureError, is_infrastructure_failure
 from shared.settings import VideoLimits
 from shared.storage import MediaStore
+from tests.eventually import eventually_async
 from tests.media_samples import image_bytes
 from tests.system.conftest import read_topic
 from tests.video_samples import ffmpeg_binary, video_bytes
@@ -70,11 +71,9 @@ def _bytes(data: bytes) -> tuple[io.BytesIO, int]:
 
 
 async def until_exists(path: Path, within_s: float = 60) -> None:
-    for _ in range(int(within_s / 0.05)):
-        if await asyncio.to_thread(path.exists):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{path} never appeared")
+    await eventually_async(
+        lambda: asyncio.to_thread(path.exists), timeout=within_s, interval=0.05, what=f"{path} exists"
+    )
 
 
 def failing_ffmpeg(tmp_path: Path) -> tuple[Path, Path, str]:

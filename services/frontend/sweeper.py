@@ -11,7 +11,7 @@ A loop in every frontend instance, every `interval_s`:
   UPDATEs: with several frontends sweeping, one of them acts.
 - **Orphan originals.** An original whose job row was never written (the insert failed after the
   upload stored it, and the immediate clean-up failed too) is removed once it has been seen
-  without a row for `orphan_after_s`.
+  without a row for `orphan_after_s` (the bucket is listed every `orphan_interval_s`).
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class SweeperSettings(BaseSettings):
     max_attempts: int = 3
     #: An original seen without a job row for this long is removed.
     orphan_after_s: float = 1800.0
+    #: How often the uploads bucket is listed for such originals (a listing of every object).
+    orphan_interval_s: float = 600.0
 
     def deadlines(self, video: VideoLimits) -> StuckDeadlines:
         processing = self.processing_after_s
@@ -98,6 +100,7 @@ class Sweeper:
         self._clock = clock
         #: job id -> when its original was first seen without a row.
         self._orphans_seen: dict[str, float] = {}
+        self._next_orphan_sweep = clock()
         registry = registry or CollectorRegistry()
         self._requeued = Counter(
             "reencode_jobs_requeued",
@@ -128,6 +131,9 @@ class Sweeper:
 
     async def sweep(self) -> SweepReport:
         requeued, failed = await self.sweep_stuck()
+        if self._clock() < self._next_orphan_sweep:
+            return SweepReport(requeued, failed)
+        self._next_orphan_sweep = self._clock() + self._settings.orphan_interval_s
         try:
             orphans = await self.sweep_orphans()
         except (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError) as error:

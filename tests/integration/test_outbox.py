@@ -21,11 +21,11 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from infra.local.stack import LocalStack
-from services.frontend.context import FrontendContext
+from services.frontend.context import Backends, FrontendContext
 from services.frontend.job_queue import enqueue
 from services.frontend.job_store import JobStore, StuckDeadlines
 from services.frontend.outbox import OutboxRelay, OutboxSettings, OutboxStore
-from services.frontend.sweeper import Sweeper, SweeperSettings
+from services.frontend.sweeper import Sweeper, SweeperSettings, SweepReport
 from shared.database import JobRow, OutboxRow, create_schema, make_engine
 from shared.events import (
     JOBS_REQUESTED,
@@ -247,7 +247,16 @@ async def test_an_original_whose_row_cannot_be_written_is_removed_at_once(
     request = _request(user_id="no-such-user")  # the insert fails (foreign key)
     store.put_stream(store.uploads_bucket, request.source_key, io.BytesIO(b"abc"), 3, "image/jpeg")
     relay = OutboxRelay(OutboxStore(engine), producer, FAST)
-    context = FrontendContext("test", producer, store, jobs, MediaLimits(), VideoLimits(), relay)
+    context = FrontendContext(
+        instance_id="test",
+        producer=producer,
+        store=store,
+        jobs=jobs,
+        limits=MediaLimits(),
+        video_limits=VideoLimits(),
+        backends=Backends(metrics_url="http://127.0.0.1:1", monitoring_url="http://127.0.0.1:1"),
+        outbox=relay,
+    )
     with pytest.raises(Exception, match=r"(?i)foreign key"):
         await enqueue(context, request)
     assert store.stat(store.uploads_bucket, request.source_key) is None
@@ -265,12 +274,13 @@ async def test_the_sweeper_removes_originals_left_without_a_row(
         jobs,
         store,
         OutboxRelay(OutboxStore(engine), producer, FAST),
-        SweeperSettings(orphan_after_s=60.0),
+        SweeperSettings(orphan_after_s=60.0, orphan_interval_s=30.0),
         clock=lambda: now[0],
     )
-    assert await sweeper.sweep_orphans() == 0  # maybe an upload between its store and its insert
+    # Seen without a row: maybe an upload between its store and its insert, so it stays for now.
+    assert await sweeper.sweep() == SweepReport()
     now[0] += 61
-    assert await sweeper.sweep_orphans() == 1
+    assert await sweeper.sweep() == SweepReport(orphans_removed=1)
     assert store.stat(store.uploads_bucket, orphan.source_key) is None
     assert store.stat(store.uploads_bucket, recorded.source_key) is not None
 

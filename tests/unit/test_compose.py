@@ -214,8 +214,35 @@ def test_http_services_listen_on_the_ports_their_settings_default_to() -> None:
     for name, settings in HTTP_SETTINGS.items():
         port = settings.model_fields["port"].default
         assert f":{port}/healthz" in " ".join(SERVICES[name]["healthcheck"]["test"])
-        if name != "frontend":  # the frontend replicas are reached through the load balancer
-            assert f"{port}:{port}" in SERVICES[name]["ports"]
+
+
+def test_only_the_load_balancer_is_published_and_tools_listen_on_loopback() -> None:
+    for name, service in SERVICES.items():
+        for port in service.get("ports", []):
+            if name == "lb":
+                continue
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+            assert "tools" in service.get("profiles", []), f"{name} publishes a port without being opt-in"
+    assert SERVICES["lb"]["ports"] == ["8000:80"]
+
+
+def test_everything_but_the_edge_lives_on_the_internal_network() -> None:
+    assert COMPOSE["networks"]["backend"]["internal"] is True
+    for name, service in SERVICES.items():
+        networks = service.get("networks", [])
+        assert "backend" in networks, f"{name} is not on the backend network"
+        if "edge" in networks:
+            assert name == "lb" or "tools" in service.get("profiles", []), f"{name} should not reach the edge"
+
+
+def test_no_secret_has_a_default_value() -> None:
+    for name in ("docker-compose.yml", "docker-compose.zookeeper.yml"):
+        text = (REPO_ROOT / name).read_text()
+        for variable, rule in re.findall(r"(?<!\$)\$\{(\w+)(:?[-?])?", text):
+            if re.search(r"PASSWORD|SECRET|ACCESS_KEY", variable):
+                assert rule == ":?", f"{name}: ${{{variable}}} must be required (:?), not defaulted"
+    grafana = SERVICES["grafana"]["environment"]
+    assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
 
 
 def test_prometheus_scrapes_every_http_service_on_its_port() -> None:

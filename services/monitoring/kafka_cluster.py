@@ -1,7 +1,8 @@
 """The Kafka cluster as the admin API sees it: brokers, controller, partitions and consumer lag.
 
 The views come from `shared.kafka.cluster`; this module adds what monitoring judges: brokers that
-left, offline and under-replicated partitions, and each group's lag trend (`lag.LagEvaluator`).
+left, offline and under-replicated partitions, and each group's lag trend (`lag.LagEvaluator`,
+which spares partitions whose member reports progress on the work in hand).
 One admin client and one group-less consumer (for the log's offsets) are kept between looks and
 rebuilt after a failure, so a broker outage costs one failed look, not a crashed service.
 """
@@ -51,6 +52,8 @@ class PartitionHealth(BaseModel):
     lag: int
     status: LagStatus
     no_commit_for_s: float
+    #: The client id of the member holding the partition now (None while unassigned).
+    owner: str | None = None
 
 
 class GroupHealth(BaseModel):
@@ -205,8 +208,9 @@ class KafkaWatcher:
                 committed=part.committed,
                 end=part.end,
                 lag=sample.lag,
-                status=self._lag.status(key),
+                status=self._lag.status(key, part.owner),
                 no_commit_for_s=round(self._lag.stuck_for_s(key), 1),
+                owner=part.owner,
             )
             rows.append(row)
             if row.status is LagStatus.STUCK:
@@ -224,7 +228,9 @@ class KafkaWatcher:
             for topic, stuck in sorted(stuck_by_topic.items())
         ]
         statuses = {row.status for row in rows}
-        worst = next((s for s in (LagStatus.STUCK, LagStatus.BEHIND) if s in statuses), LagStatus.OK)
+        worst = next(
+            (s for s in (LagStatus.STUCK, LagStatus.BEHIND, LagStatus.BUSY) if s in statuses), LagStatus.OK
+        )
         view = GroupHealth(
             group=group.group_id,
             state=group.state,

@@ -9,6 +9,14 @@ Over a sliding window:
 - commits advance but lag grew at every look: **behind** (working, just slower than producers);
 - otherwise, and until the window holds enough looks: **ok**.
 
+A record in hand is committed only when its work ends, and a video task may run far longer than the
+window. So a partition that would be stuck is **busy** instead while the member holding it reports
+progress on that topic's work within the window (`note_progress`: monitoring feeds it the workers'
+`video.progress` events, whose `worker_id` is the client id of the worker's consumers). The consumer
+loop takes one record at a time for all its partitions, so every partition of a progressing member
+is busy: the one in hand, and those queued behind it. A hung task stops reporting and is stuck one
+window later.
+
 Lag is clamped at zero: a committed offset past the end (a look between two fetches) is not
 negative lag.
 """
@@ -24,6 +32,8 @@ from itertools import pairwise
 class LagStatus(StrEnum):
     OK = "ok"
     BEHIND = "behind"
+    #: Would be stuck, but its member reports progress on the work in hand.
+    BUSY = "busy"
     STUCK = "stuck"
 
 
@@ -40,6 +50,7 @@ class OffsetSample:
 
 
 PartitionKey = tuple[str, str, int]  # group, topic, partition
+WorkerKey = tuple[str, str]  # topic worked on, worker (its consumers' client id)
 
 
 @dataclass
@@ -49,6 +60,8 @@ class LagEvaluator:
     _samples: dict[PartitionKey, deque[OffsetSample]] = field(default_factory=dict)
     #: Per partition: the committed offset and when it was first seen at that value.
     _since: dict[PartitionKey, tuple[int, float]] = field(default_factory=dict)
+    #: Per topic and worker: when it last reported progress on that topic's work.
+    _progress: dict[WorkerKey, float] = field(default_factory=dict)
 
     def observe(self, key: PartitionKey, sample: OffsetSample) -> None:
         last = self._since.get(key)
@@ -60,8 +73,25 @@ class LagEvaluator:
         while len(samples) > 1 and samples[1].at <= sample.at - self.window_s:
             samples.popleft()
 
-    def status(self, key: PartitionKey) -> LagStatus:
-        return judge(list(self._samples.get(key, ())), self.window_s, self.min_samples)
+    def note_progress(self, topic: str, worker: str, at: float) -> None:
+        """`worker` reported progress on a record of `topic` at `at` (the samples' clock)."""
+        key = (topic, worker)
+        self._progress[key] = max(at, self._progress.get(key, at))
+        for old in [k for k, seen in self._progress.items() if seen < at - 2 * self.window_s]:
+            del self._progress[old]  # workers gone or idle for long
+
+    def progressing(self, topic: str, worker: str | None, now: float) -> bool:
+        """Whether `worker` reported progress on `topic`'s work within the window before `now`."""
+        seen = None if worker is None else self._progress.get((topic, worker))
+        return seen is not None and now - seen <= self.window_s
+
+    def status(self, key: PartitionKey, owner: str | None = None) -> LagStatus:
+        """The partition's status; `owner` is the client id of the member holding it now."""
+        samples = list(self._samples.get(key, ()))
+        verdict = judge(samples, self.window_s, self.min_samples)
+        if verdict is LagStatus.STUCK and self.progressing(key[1], owner, samples[-1].at):
+            return LagStatus.BUSY
+        return verdict
 
     def stuck_for_s(self, key: PartitionKey) -> float:
         """Seconds since the committed offset last moved (0 when unknown)."""

@@ -1,7 +1,8 @@
 """Monitoring service: the design's activity and system monitoring, the operator's single view.
 
 Consumes:  (see MONITORING below) which instances are up (heartbeats), what consumers gave up on,
-           every service's log lines, what users do, and other services' alerts, for one view
+           every service's log lines, what users do, other services' alerts, and video progress
+           (a worker reporting progress holds its partitions busy, not stuck), for one view
 Examines:  Kafka (admin API: brokers, partitions, ISR, group lag), the database (statistics
            views), object storage (MinIO health, buckets), every `poll_interval_s`
 Produces:  alerts (raised and cleared)
@@ -32,11 +33,13 @@ from shared.events import (
     LOGS,
     SERVICE_HEARTBEATS,
     USER_ACTIVITY,
+    VIDEO_PROGRESS,
     Alert,
     DeadLetter,
     LogRecord,
     ServiceHeartbeat,
     UserActivity,
+    VideoTaskProgress,
 )
 from shared.frame import Consumes, Runtime, ServiceConfig, ServiceDeclaration, Wiring, run_service
 from shared.kafka import Delivery
@@ -48,11 +51,13 @@ LETTERS = Consumes(DEAD_LETTERS, GROUP)
 LOG_LINES = Consumes(LOGS, GROUP)
 ACTIVITY = Consumes(USER_ACTIVITY, GROUP)
 OTHERS_ALERTS = Consumes(ALERTS, GROUP)
+#: Long video tasks commit only when they end: their progress tells busy from stuck (lag.py).
+PROGRESS = Consumes(VIDEO_PROGRESS, GROUP)
 
 MONITORING = ServiceDeclaration(
     name="monitoring",
     summary="The operator's single view: services, Kafka, the database, storage, logs and activity.",
-    consumes=(HEARTBEATS, LETTERS, LOG_LINES, ACTIVITY, OTHERS_ALERTS),
+    consumes=(HEARTBEATS, LETTERS, LOG_LINES, ACTIVITY, OTHERS_ALERTS, PROGRESS),
     produces=(ALERTS,),
     http=True,
 )
@@ -88,6 +93,9 @@ async def setup(config: MonitoringConfig, runtime: Runtime) -> AsyncIterator[Wir
     async def on_alert(alert: Alert, _delivery: Delivery) -> None:
         monitor.on_alert(alert)
 
+    async def on_progress(progress: VideoTaskProgress, _delivery: Delivery) -> None:
+        monitor.on_progress(progress)
+
     app = runtime.app
     assert app is not None
     app.state.monitor = monitor
@@ -101,6 +109,7 @@ async def setup(config: MonitoringConfig, runtime: Runtime) -> AsyncIterator[Wir
                 LOG_LINES.handled_by(on_log),
                 ACTIVITY.handled_by(on_activity),
                 OTHERS_ALERTS.handled_by(on_alert),
+                PROGRESS.handled_by(on_progress),
             ],
             # The periodic looks at Kafka, the database and storage, and publishing their alerts.
             tasks={

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -26,7 +27,7 @@ from services.monitoring.service_registry import ServiceRegistry
 from services.monitoring.settings import MonitoringSettings
 from services.monitoring.storage_stats import StorageView, StorageWatcher
 from services.monitoring.views import MonitoringStatus, NotExamined
-from shared.events import ALERTS, Alert, AlertState, utc_now
+from shared.events import ALERTS, VIDEO_TASKS, Alert, AlertState, VideoTaskProgress, utc_now
 from shared.kafka import EventProducer
 from shared.settings import DatabaseSettings, KafkaSettings, StorageSettings
 
@@ -56,9 +57,8 @@ class Monitor:
         self.logs = LogFeed(settings.log_history)
         self.activity = ActivityFeed(settings.activity_history)
         self.metrics = MonitoringMetrics()
-        self._kafka = KafkaWatcher(
-            kafka, LagEvaluator(settings.lag_window_s, settings.lag_min_samples), client_id
-        )
+        self.lag = LagEvaluator(settings.lag_window_s, settings.lag_min_samples)
+        self._kafka = KafkaWatcher(kafka, self.lag, client_id)
         self._database = DatabaseWatcher(database, settings.slow_queries)
         self._storage = StorageWatcher(storage, settings.max_objects_per_bucket, settings.bucket_refresh_s)
         self._kafka_status: KafkaStatus | NotExamined = NotExamined()
@@ -151,6 +151,12 @@ class Monitor:
             running.cancel()
         await self._kafka.close()
         await asyncio.to_thread(self._database.close)
+
+    def on_progress(self, progress: VideoTaskProgress) -> None:
+        """A worker's progress on a video task: its `video.tasks` partitions are busy, not stuck."""
+        # On the looks' monotonic clock, aged by the event's own age (a replayed event is old).
+        age_s = max(0.0, (utc_now() - progress.occurred_at).total_seconds())
+        self.lag.note_progress(VIDEO_TASKS.name, progress.worker_id, time.monotonic() - age_s)
 
     def on_alert(self, alert: Alert) -> None:
         """An alert from the alerts topic: other services' are kept, our own echoes ignored."""

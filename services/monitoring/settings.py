@@ -16,7 +16,8 @@ class MonitoringSettings(HttpSettings, env_prefix="MONITORING_"):
     #: A down instance is forgotten (and its alert cleared) after this long: it was scaled away.
     forget_after_s: float = 600.0
     #: A consumer group whose lag stays above zero without one commit for this long is stuck.
-    #: Keep it above the longest job a worker may hold (a job in hand is not committed).
+    #: Keep it above the longest image job a worker may hold (a job in hand is not committed); a
+    #: video task reports progress, which keeps its partitions busy rather than stuck.
     lag_window_s: float = 120.0
     #: Samples needed inside the window before a partition is judged at all.
     lag_min_samples: int = 3

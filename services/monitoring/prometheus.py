@@ -23,6 +23,11 @@ class MonitoringMetrics:
             return Gauge(f"reencode_{name}", doc, list(labels), registry=r)
 
         self.instances_up = gauge("service_instances_up", "Instances with a recent heartbeat", ("service",))
+        self.restarts = gauge(
+            "service_instance_restarts",
+            "Times an instance came back with a new process",
+            ("service", "instance"),
+        )
         self.dead_letters = gauge("dead_letters", "Messages consumers gave up on", ("source_topic",))
         self.alerts = gauge("alerts_active", "Alerts raised and not cleared", ("source", "severity"))
         self.up = gauge("component_up", "1 when monitoring can examine the component", ("component",))
@@ -45,6 +50,9 @@ class MonitoringMetrics:
     ) -> None:
         for service, up in registry.up_counts().items():
             self.instances_up.labels(service).set(up)
+        self.restarts.clear()
+        for instance in status.services:
+            self.restarts.labels(instance.service, instance.instance_id).set(instance.restarts)
         for topic, count in registry.dead_letter_counts.items():
             self.dead_letters.labels(topic).set(count)
         self.alerts.clear()

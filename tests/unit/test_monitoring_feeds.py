@@ -1,9 +1,11 @@
-"""Heartbeat judgement, the log and activity feeds, and what the frontend reports as activity."""
+"""Heartbeats (restarts included), the log and activity feeds, and what the frontend reports as activity."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+import pytest
 
 from services.frontend.middleware.activity import activity_for
 from services.monitoring.activity_feed import ActivityFeed
@@ -23,7 +25,12 @@ from shared.logs import LogBuffer, correlation_scope
 JOB = "0123456789abcdef0123456789abcdef"
 
 
-def beat(instance: str, seconds_ago: float, state: InstanceState = InstanceState.RUNNING) -> ServiceHeartbeat:
+def beat(
+    instance: str,
+    seconds_ago: float,
+    state: InstanceState = InstanceState.RUNNING,
+    started_at: datetime | None = None,
+) -> ServiceHeartbeat:
     now = utc_now()
     return ServiceHeartbeat(
         correlation_id="c",
@@ -31,7 +38,7 @@ def beat(instance: str, seconds_ago: float, state: InstanceState = InstanceState
         service="reencoder",
         instance_id=instance,
         host="h",
-        started_at=now,
+        started_at=started_at or now,
         state=state,
     )
 
@@ -52,6 +59,43 @@ def test_instances_long_gone_are_forgotten() -> None:
     registry = ServiceRegistry(down_after=timedelta(seconds=10), forget_after=timedelta(seconds=60))
     registry.on_heartbeat(beat("old", 120))  # replayed history
     assert registry.services() == []
+
+
+def test_the_same_instance_id_with_a_newer_start_counts_as_a_restart(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    registry = ServiceRegistry()
+    first_start = utc_now() - timedelta(minutes=5)
+    registry.on_heartbeat(beat("w1", 10, started_at=first_start))
+    registry.on_heartbeat(beat("w1", 5, started_at=first_start))  # the same process beating again
+    assert registry.restarts("w1") == 0
+
+    with caplog.at_level(logging.INFO, logger="services.monitoring.service_registry"):
+        # The process died without a farewell; the supervisor started it again under its name.
+        second_start = utc_now() - timedelta(seconds=2)
+        registry.on_heartbeat(beat("w1", 1, started_at=second_start))
+    (instance,) = registry.services()
+    assert (instance.restarts, instance.last_restart_at, instance.last_restart_crashed) == (
+        1,
+        second_start,
+        True,
+    )
+    assert instance.started_at == second_start
+    crash = caplog.records[-1]
+    assert crash.levelno == logging.WARNING
+    assert "w1 restarted after a crash" in crash.getMessage()
+
+    # Stopped on purpose (farewell beat), then started again: a restart too, not a crash.
+    registry.on_heartbeat(beat("w1", 0.5, InstanceState.STOPPING, started_at=second_start))
+    with caplog.at_level(logging.INFO, logger="services.monitoring.service_registry"):
+        registry.on_heartbeat(beat("w1", 0, started_at=utc_now()))
+    (instance,) = registry.services()
+    assert (instance.restarts, instance.last_restart_crashed) == (2, False)
+    assert caplog.records[-1].levelno == logging.INFO
+    # A replayed beat of an older process neither counts nor revives it.
+    registry.on_heartbeat(beat("w1", 20, started_at=first_start))
+    assert registry.restarts("w1") == 2
+    assert registry.restarts("never-seen") == 0
 
 
 def line(service: str, level: LogLevel, message: str, correlation_id: str) -> LogRecord:

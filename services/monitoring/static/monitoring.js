@@ -145,6 +145,8 @@ function renderStatus(status) {
     cell(row, s.service);
     cell(row, s.instance_id);
     cell(row, s.up ? "up" : s.state === "stopping" ? "stopped" : "silent", s.up ? "up" : "down");
+    cell(row, s.restarts ? `${s.restarts} (last ${time(s.last_restart_at)}${s.last_restart_crashed ? ", crashed" : ""})` : "0",
+      s.last_restart_crashed ? "warning" : "");
     cell(row, s.version);
     cell(row, s.host);
     cell(row, `${s.silent_for_s}s ago`);

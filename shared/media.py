@@ -51,16 +51,28 @@ class ImageInfo:
         return self.width * self.height
 
 
-def inspect_image(source: Path | BinaryIO, max_pixels: int) -> ImageInfo:
+def image_formats_for(content_type: str | None) -> list[str]:
+    """The Pillow format that the upload check identified as `content_type` (its MIME type), so that
+    the workers decode a file as what it was accepted as and nothing else (a file can be two formats at
+    once: a TIFF whose header is also a GIMP brush's). None: any of `IMAGE_FORMATS`."""
+    if content_type is None:
+        return list(IMAGE_FORMATS)
+    formats = [name for name, mime in IMAGE_FORMATS.items() if mime == content_type]
+    if not formats:
+        raise NotAnImage(f"{content_type!r} is not an image type the site accepts")
+    return formats
+
+
+def inspect_image(source: Path | BinaryIO, max_pixels: int, formats: list[str] | None = None) -> ImageInfo:
     """Identify an image from its header and check its size against `max_pixels`.
 
-    Raises `NotAnImage` for anything that is not one of `IMAGE_FORMATS`, `ImageTooLarge` for a
-    picture over the pixel limit (decompression bombs included).
+    Raises `NotAnImage` for anything that is not one of `formats` (default: `IMAGE_FORMATS`),
+    `ImageTooLarge` for a picture over the pixel limit (decompression bombs included).
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(source, formats=list(IMAGE_FORMATS)) as image:
+            with Image.open(source, formats=formats or list(IMAGE_FORMATS)) as image:
                 info = ImageInfo(
                     format=image.format or "",
                     content_type=IMAGE_FORMATS.get(image.format or "", "application/octet-stream"),

@@ -73,7 +73,9 @@ class MediaLimits(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDIA_")
 
     max_upload_bytes: int = 50 * 1024 * 1024
-    #: Decompression-bomb guard: images with more pixels than this are refused before decoding.
+    #: Decompression-bomb guard: images with more pixels than this are refused before decoding. Sized
+    #: from the image encoder's memory budget (REENCODER_ENCODER_MEMORY_BYTES, 1.5 GiB): at most 8 bytes
+    #: a pixel in the worst mode (greyscale or RGB with alpha), 0.8 GB here, and room for the rest.
     max_image_pixels: int = 100_000_000
 
 

@@ -121,7 +121,12 @@ class ImageJobHandler:
 
         with timer.phase("encode"):
             encoded = await self.pool.run(
-                encode_image, source, scratch / "out", self.max_pixels, timeout_s=self.job_timeout_s
+                encode_image,
+                source,
+                scratch / "out",
+                self.max_pixels,
+                job.content_type,  # decoded only as what the upload check identified
+                timeout_s=self.job_timeout_s,
             )
         self._progress(job, 0.6)
 

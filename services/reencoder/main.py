@@ -62,6 +62,9 @@ class ReencoderSettings(BaseSettings):
     #: How long a stopping worker may finish the job in hand before handing it back.
     shutdown_grace_s: float = 30.0
     scratch_dir: Path | None = None
+    #: The image encoder child's memory limit (address space): a file that needs more fails as out of
+    #: memory. MEDIA_MAX_IMAGE_PIXELS is sized from it (see `image_encoder.WORST_BYTES_PER_PIXEL`).
+    encoder_memory_bytes: int = 1536 * 1024**2
 
 
 class ReencoderConfig(ServiceConfig):
@@ -79,7 +82,7 @@ async def setup(config: ReencoderConfig, runtime: Runtime) -> AsyncIterator[Wiri
     # Left by a worker killed outright: older than any work may run (twice the timeout, for margin).
     longest_s = max(video.task_timeout_s, settings.job_timeout_s)
     await asyncio.to_thread(sweep_stale_scratch, settings.scratch_dir, 2 * longest_s)
-    pool = EncoderPool()
+    pool = EncoderPool(memory_limit_bytes=settings.encoder_memory_bytes)
     try:
         store = MediaStore(config.storage)
         announcer = JobAnnouncer(store, runtime.producer, worker_id)

@@ -6,6 +6,11 @@ child that dies mid-call (the kernel's OOM killer, a codec crash) is noticed at 
 process sentinel, and reported with its exit status (`EncoderDied`), instead of leaving the call to
 wait for its timeout as `multiprocessing.Pool` does (it silently replaces the dead worker and loses the
 call).
+
+The child can be given a memory limit (`RLIMIT_AS`, set by the child itself before its first call):
+an allocation past it raises `MemoryError` in the child, which the caller gets back like any other
+exception, and a child that dies of it anyway is reported as `EncoderDied`. Either way the limit,
+not the machine's OOM killer, stops a file that needs more memory than a worker has.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import multiprocessing.connection
+import resource
 import signal
 import threading
 from collections.abc import Callable
@@ -55,7 +61,9 @@ def describe_death(exitcode: int | None) -> str:
 
 
 class EncoderPool:
-    def __init__(self) -> None:
+    def __init__(self, memory_limit_bytes: int | None = None) -> None:
+        """`memory_limit_bytes`: the child's address-space limit (None: unlimited)."""
+        self._memory_limit_bytes = memory_limit_bytes
         self._context = multiprocessing.get_context("spawn")
         # One call at a time; held by the thread that waits on the child, so a call cancelled on the
         # event loop still has its child killed and replaced before the next call starts.
@@ -107,7 +115,9 @@ class EncoderPool:
 
     def _start_child(self) -> None:
         parent, child = self._context.Pipe()
-        process = self._context.Process(target=_serve, args=(child,), name="encoder", daemon=True)
+        process = self._context.Process(
+            target=_serve, args=(child, self._memory_limit_bytes), name="encoder", daemon=True
+        )
         process.start()
         child.close()
         self._process, self._conn = process, parent
@@ -138,8 +148,10 @@ def _retrieve(call: asyncio.Future[Any]) -> None:
         call.exception()
 
 
-def _serve(conn: multiprocessing.connection.Connection) -> None:
+def _serve(conn: multiprocessing.connection.Connection, memory_limit_bytes: int | None = None) -> None:
     """The child: run each call it is sent, answer `(True, result)` or `(False, exception)`."""
+    if memory_limit_bytes is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
     while True:
         try:
             function, args = conn.recv()
@@ -147,6 +159,8 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
             return
         try:
             answer: tuple[bool, Any] = (True, function(*args))
+        except MemoryError:
+            answer = (False, MemoryError("the encoder ran out of memory"))  # the original may not pickle
         except Exception as error:
             answer = (False, error)
         try:

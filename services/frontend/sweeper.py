@@ -71,12 +71,7 @@ class SweepReport:
 
 
 def stuck_reason(job: JobRow, deadlines: StuckDeadlines) -> str:
-    """What the user reads on a job the sweeper gave up on."""
-    if job.status == "queued":
-        return (
-            f"no worker took this job within {deadlines.queued_s / 60:.0f} min, {job.attempts} times "
-            "in a row: the workers may be down or overloaded; retry it later"
-        )
+    """What the user reads on a job the sweeper gave up on (only ever one stuck processing)."""
     return (
         f"the job stopped making progress for {deadlines.processing_s / 60:.0f} min, {job.attempts} "
         "times in a row (its worker may have died); retry it, or delete it"
@@ -148,7 +143,10 @@ class Sweeper:
             return 0, 0
         requeued = failed = 0
         for job in await asyncio.to_thread(self._jobs.stuck):
-            if job.attempts >= self._settings.max_attempts:
+            # A queued job waits on our infrastructure (a backlog, workers down), never on its file: it
+            # is asked for again, never failed. A job that stalls while processing, attempt after
+            # attempt, is taking its worker down with it: that one fails with the reason.
+            if job.status == "processing" and job.attempts >= self._settings.max_attempts:
                 reason = stuck_reason(job, deadlines)
                 if await asyncio.to_thread(self._jobs.give_up, job, reason):
                     failed += 1

@@ -7,7 +7,7 @@ The shape follows aiokafka's manual-commit example and arq's worker:
 3. when the handler keeps failing, or the record does not decode, publish a `DeadLetter` and move on;
    but an outage of the infrastructure (database, storage, Kafka: `shared.kafka.failures`) is no
    fault of the record: it is retried with capped backoff for as long as the outage lasts, never
-   counted against the retries and never dead-lettered (lesson 11);
+   counted against the retries and never dead-lettered;
 4. commit the record's offset only then, so a crash at any point redelivers it (handlers are
    idempotent, so a redelivery is harmless);
 5. on `stop()`, take no new records, finish (or, past the grace period, hand back) the record in hand,
@@ -19,8 +19,11 @@ first is busy with it (the trap of `max.poll.interval.ms`).
 
 A rebalance still revokes partitions (an eager one revokes them all, whenever a member joins or
 leaves). When the partition of the record in hand is revoked, the handler gets `revoke_grace_s` to
-finish (and its offset is committed while the partition is still ours); past that it is cancelled and
-its offset is never committed, so only the partition's next owner completes the record (lesson 13).
+finish (and its offset is committed while the partition is still ours); past that it carries on until
+the new assignment is known. If the partition came back to this member (the usual case when another
+member joins or leaves a group whose partitions mostly stay put), the work goes on and nothing is
+redone; if it moved, the handler is cancelled and its offset is never committed, so only the
+partition's next owner completes the record.
 """
 
 from __future__ import annotations
@@ -102,6 +105,10 @@ class _InFlight:
     settled: asyncio.Event = field(default_factory=asyncio.Event)
     #: Its partition was revoked before it settled: it must not be committed.
     revoked: bool = False
+    #: Revoked mid-record by a rebalance whose new assignment is not known yet: the record carries on
+    #: if its partition comes back to this member, and is cancelled if it went to another.
+    in_doubt: bool = False
+    decided: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class _RevokeInFlight(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -115,6 +122,7 @@ class _RevokeInFlight(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         log.info("assigned %s", ", ".join(sorted(map(_tp, assigned))) or "nothing")
+        await self._consumer._on_assigned(set(assigned))
 
 
 class EventConsumer(Generic[E]):
@@ -146,6 +154,8 @@ class EventConsumer(Generic[E]):
         self._shutdown_grace_s = shutdown_grace_s
         self._poll_while_busy_s = poll_while_busy_s
         self._revoke_grace_s = revoke_grace_s
+        #: How long a record finished mid-rebalance waits to learn whether it may be committed.
+        self._rebalance_wait_s = settings.session_timeout_ms / 1000
         self._stopping = asyncio.Event()
         self._in_flight: _InFlight | None = None
         #: True while the record in hand waits for the infrastructure to come back.
@@ -217,6 +227,12 @@ class EventConsumer(Generic[E]):
                     if partition in self._consumer.assignment():
                         self._consumer.seek(partition, record.offset)
                     return _Next.RETRY_LATER
+            if flight.in_doubt:
+                # Finished between the revocation and the new assignment: commit only if it stays here.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(flight.decided.wait(), self._rebalance_wait_s)
+                if flight.in_doubt or partition not in self._consumer.assignment():
+                    flight.revoked = True
             if flight.revoked:
                 log.warning(
                     "not committing %s: its partition was revoked while it was handled; its next owner "
@@ -227,13 +243,19 @@ class EventConsumer(Generic[E]):
             if not handled:
                 return _Next.LEAVE  # handed back unfinished at shutdown: not committed
             await self._commit(partition, record.offset + 1)
+            if partition in self._consumer.assignment():
+                # A partition that came back mid-record restarts from its committed offset: move
+                # past the record just committed, so it is not taken twice.
+                self._consumer.seek(partition, record.offset + 1)
             return _Next.TAKE
         finally:
             self._in_flight = None
             flight.settled.set()
 
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
-        """A rebalance takes `revoked` away: finish the record in hand within the grace, or cancel it."""
+        """A rebalance takes `revoked` away. The record in hand may finish within the grace; if not, it
+        carries on in doubt until the new assignment says whether its partition stays here (an eager
+        rebalance revokes every partition whenever any member joins or leaves, and most come back)."""
         flight = self._in_flight
         if flight is None or flight.partition not in revoked:
             return
@@ -246,16 +268,40 @@ class EventConsumer(Generic[E]):
             await asyncio.wait_for(flight.settled.wait(), self._revoke_grace_s)
         if flight.settled.is_set():
             return
-        flight.revoked = True
-        flight.task.cancel()
-        log.warning(
-            "%s revoked mid-record: handler of offset %d cancelled, the offset is not committed",
+        flight.in_doubt = True
+        flight.decided.clear()
+        log.info(
+            "%s: offset %d still in hand; waiting for the new assignment",
             _tp(flight.partition),
             flight.offset,
         )
-        # Let the cancelled attempt unwind before the partition moves, so that it does nothing
-        # beside the next owner's attempt.
-        await asyncio.wait({flight.task}, timeout=self._revoke_grace_s)
+
+    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Settle a record left in doubt by the revocation: keep it if its partition came back,
+        otherwise cancel it (its next owner handles it) and never commit it here."""
+        flight = self._in_flight
+        if flight is None or not flight.in_doubt:
+            return
+        flight.in_doubt = False
+        try:
+            if flight.partition in assigned:
+                log.info(
+                    "%s came back to this member: offset %d carries on", _tp(flight.partition), flight.offset
+                )
+                return
+            flight.revoked = True
+            flight.task.cancel()
+            log.warning(
+                "%s moved to another member mid-record: handler of offset %d cancelled, the offset is "
+                "not committed",
+                _tp(flight.partition),
+                flight.offset,
+            )
+            # Let the cancelled attempt unwind before the new owner gets far, so that it does
+            # nothing beside the next owner's attempt.
+            await asyncio.wait({flight.task}, timeout=self._revoke_grace_s)
+        finally:
+            flight.decided.set()
 
     async def _process(self, flight: _InFlight) -> bool:
         """Handle one record to completion (done or dead-lettered). False if handed back."""

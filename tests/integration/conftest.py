@@ -72,7 +72,8 @@ class Harness:
             handler=handler,
             settings=self.kafka,
             producer=self.producer,
-            client_id=f"test-{len(self.consumers)}",
+            # The group hands partitions out in the order of member ids, which start with this.
+            client_id=str(options.pop("client_id", f"test-{len(self.consumers)}")),
             **options,  # type: ignore[arg-type]
         )
         self.consumers.append((consumer, asyncio.create_task(consumer.run())))

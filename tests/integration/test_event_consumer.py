@@ -224,7 +224,8 @@ async def test_a_rebalance_mid_record_is_never_committed_by_the_old_owner(
     harness.start(handler_of("first"), revoke_grace_s=0.5)
     await harness.publish(6)
     await eventually(lambda: deliveries == ["first"])
-    harness.start(handler_of("second"), revoke_grace_s=0.5)  # joins the group: a rebalance
+    # Joins the group (a rebalance) with an id that sorts first: the one partition moves to it.
+    harness.start(handler_of("second"), revoke_grace_s=0.5, client_id="a-joiner")
 
     await eventually(lambda: "not committing" in caplog.text and "was revoked" in caplog.text, within_s=40)
     await eventually(lambda: len(deliveries) == 3, within_s=40)  # delivered again, to either member
@@ -237,3 +238,30 @@ async def test_a_rebalance_mid_record_is_never_committed_by_the_old_owner(
 
 async def _is(committed: Awaitable[int | None], expected: int) -> bool:
     return (await committed) == expected
+
+
+async def test_a_rebalance_that_gives_the_partition_back_lets_the_record_in_hand_carry_on(
+    consumer_harness: HarnessFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="shared.kafka.consumer")
+    harness = await consumer_harness(partitions=1)
+    deliveries: list[str] = []
+    may_finish = asyncio.Event()
+
+    def handler_of(name: str):  # type: ignore[no-untyped-def]
+        async def handler(_event: Probe, _delivery: Delivery) -> None:
+            deliveries.append(name)
+            await may_finish.wait()
+
+        return handler
+
+    harness.start(handler_of("first"), revoke_grace_s=0.5)
+    await harness.publish(1)
+    await eventually(lambda: deliveries == ["first"])
+    # Joins with an id that sorts last: the one partition stays with the member working on it.
+    harness.start(handler_of("second"), revoke_grace_s=0.5, client_id="z-joiner")
+    await eventually(lambda: "came back to this member" in caplog.text, within_s=40)
+    may_finish.set()
+    await eventually(lambda: _is(harness.committed(), 1), within_s=20)
+    assert deliveries == ["first"]  # nothing redone
+    assert "not committing" not in caplog.text

@@ -345,15 +345,29 @@ async def test_the_sweeper_requeues_a_stuck_job_once_then_fails_it(
     assert job is not None
     assert (job.status, job.progress, job.attempts) == ("queued", 0.0, 3)
 
-    # Its attempts are spent: the next time it is stuck, it fails with the reason.
+    # Its attempts are spent. Stuck while queued, it waits on our workers, not on its file: it is
+    # asked for again, never failed.
     await _sent(jobs, engine, producer, request.job_id)
     _age(engine, request.job_id, timedelta(hours=1))
+    assert await sweepers[1].sweep_stuck() == (1, 0)
+    # Stuck while processing once more, it fails with the reason.
+    await _sent(jobs, engine, producer, request.job_id)
+    jobs.apply(
+        JobStatusChanged(
+            correlation_id="c",
+            job_id=request.job_id,
+            status=JobStatus.PROCESSING,
+            progress=0.1,
+            worker_id="w",
+        )
+    )
+    _age(engine, request.job_id, timedelta(minutes=3))
     assert await sweepers[1].sweep_stuck() == (0, 1)
     job = jobs.get(request.job_id)
     assert job is not None
     assert job.status == "failed"
     assert job.error is not None
-    assert "no worker took this job" in job.error
+    assert "stopped making progress" in job.error
 
 
 def test_a_job_counts_as_stuck_only_past_its_deadline(jobs: JobStore, engine: Engine) -> None:

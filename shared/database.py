@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Engine,
@@ -87,7 +88,8 @@ class JobRow(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     filename: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(100))
-    size_bytes: Mapped[int] = mapped_column(Integer)
+    #: 64-bit: a video may be up to 8 GiB, past a 32-bit integer.
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
     source_key: Mapped[str] = mapped_column(String(255))
     correlation_id: Mapped[str] = mapped_column(String(64))
     worker_id: Mapped[str | None] = mapped_column(String(255), default=None)
@@ -112,7 +114,7 @@ class RenditionRow(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
-    bytes: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInteger)
     key: Mapped[str] = mapped_column(String(255))
 
     job: Mapped[JobRow] = relationship(back_populates="renditions")

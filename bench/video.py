@@ -20,6 +20,7 @@ import httpx
 import typer
 
 from infra.local.stack import REPO_ROOT, LocalStack, StackConfig
+from services.reencoder.main import TASKS
 from services.reencoder.video.commands import (
     hls_command,
     poster_command,
@@ -37,7 +38,6 @@ from tests.system.conftest import _wait_for_group
 from tests.video_samples import video_bytes
 
 app = typer.Typer(add_completion=False)
-TASKS_GROUP = "reencoder.video-tasks"
 
 
 async def direct(source: Path, size_bytes: int) -> float:
@@ -104,7 +104,8 @@ def through_pipeline(stack: LocalStack, workers: int, data: bytes) -> float:
 
 def _wait_for_members(stack: LocalStack, members: int) -> None:
     """Time only once every worker holds its share of the task partitions."""
-    asyncio.run(_wait_for_group(stack.config.kafka.bootstrap_servers, TASKS_GROUP, members, 120))
+    assert TASKS.group is not None
+    asyncio.run(_wait_for_group(stack.config.kafka, TASKS.group, members, 120))
 
 
 @app.command()

@@ -6,13 +6,16 @@ INSTALLED := $(VENV)/.installed
 # `make run BROKERS=3`: a three-node KRaft cluster on loopback, as in docker-compose.yml.
 BROKERS ?= 1
 
-.PHONY: run run-cluster test install tools ffmpeg lint format typecheck check bench bench-video clean
+.PHONY: run run-cluster run-full test install tools ffmpeg lint format typecheck check bench bench-video chaos clean
 
 run: install ## Start Kafka, storage, the database and every service; serve http://localhost:8000
 	$(PY) -m infra.local run --brokers $(BROKERS)
 
 run-cluster: ## `make run` on three Kafka nodes (replication factor 3, min.insync.replicas 2)
 	$(MAKE) run BROKERS=3
+
+run-full: install ## docker-compose.yml's topology from that file, natively: nginx, 2 frontends, 3 Kafka nodes, PostgreSQL + replica
+	$(PY) -m infra.local run-full
 
 test: install ## Every test, against a real Kafka broker, MinIO, SQLite and PostgreSQL
 	$(PY) -m pytest
@@ -54,6 +57,9 @@ bench: install ## Image jobs through the running pipeline vs. a plain Pillow loo
 
 bench-video: install ## A 10 s 1080p clip through the pipeline (1, 2, 4 workers) vs. the same ffmpeg commands
 	$(PY) -m bench.video
+
+chaos: install ## Kill workers, the frontend and a broker, stop MinIO and PostgreSQL under load; check the promise
+	$(PY) -m infra.chaos $(CHAOS_ARGS)
 
 clean: ## Remove the virtual environment (keeps .state: uploads, Kafka data, caches)
 	rm -rf $(VENV)

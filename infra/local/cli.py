@@ -92,6 +92,48 @@ def run(
         console.print("stopped; data kept in", str(config.state_dir))
 
 
+@app.command("run-full")
+def run_full(
+    state_dir: Path | None = typer.Option(
+        None, help="Where every server keeps its data [default: .state/full]."
+    ),
+) -> None:
+    """docker-compose.yml's topology on loopback, read from that file: nginx on :8000, two frontends,
+    three Kafka nodes, PostgreSQL with a synchronous replica, MinIO, the workers, Prometheus."""
+    from infra.local.full import FullConfig, FullTopology
+
+    configure_logging("stack")
+    logging.getLogger("infra").setLevel(logging.INFO)
+    topology = FullTopology(
+        FullConfig(state_dir=state_dir or STATE_DIR / "full", cache_dir=STATE_DIR / "cache")
+    )
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        with console.status("starting compose's services (the first run installs nginx and PostgreSQL)"):
+            topology.start()
+        config = topology.config
+        console.print(
+            f"[bold green]reencode (compose topology) is up:[/] {config.url}  (nginx → 2 frontends)"
+        )
+        console.print(
+            f"  Prometheus {topology.prometheus.url} · "
+            f"PostgreSQL primary and replica on {topology.postgres.ports}"
+        )
+        console.print(
+            f"  secrets in {config.state_dir / 'secrets.env'} · logs in {topology.logs_dir} · "
+            "Ctrl-C stops everything"
+        )
+        while not stopping.wait(1.0):
+            for name in topology.restart_dead_services():
+                console.print(f"[yellow]{name} restarted; see {topology.logs_dir}/{name}.log")
+    finally:
+        with console.status("stopping: the lb, the services, Kafka and MinIO, then PostgreSQL"):
+            topology.stop()
+        console.print("stopped; data kept in", str(topology.config.state_dir))
+
+
 # After `init` and `run`, so `--help` lists the operator commands below them.
 register_ops_commands(app)
 register_simulator_command(app)

@@ -31,6 +31,10 @@ class HttpSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    #: Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDR networks,
+    #: comma-separated; `*` trusts anyone): the load balancer's. Requests from elsewhere keep their
+    #: socket's address, so a client cannot forge its way past the login throttle.
+    forwarded_allow_ips: str = "127.0.0.1"
 
 
 class ServiceConfig(BaseModel):

@@ -234,7 +234,9 @@ def _http_server(app: FastAPI, config: ServiceConfig) -> uvicorn.Server:
             host=http.host,
             port=http.port,
             log_config=None,
+            # The client's address and scheme from the load balancer's headers, trusted only from it.
             proxy_headers=True,
+            forwarded_allow_ips=http.forwarded_allow_ips,
             timeout_graceful_shutdown=30,
         )
     )

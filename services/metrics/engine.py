@@ -32,8 +32,6 @@ from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
-CONSUMER_GROUP = "metrics"
-
 Tick = Callable[[], Coroutine[Any, Any, None]]
 
 
@@ -45,10 +43,12 @@ class EngineSettings:
 
 class MetricsEngine:
     def __init__(
-        self, instance_id: str, kafka: KafkaSettings, settings: EngineSettings | None = None
+        self, instance_id: str, kafka: KafkaSettings, group_id: str, settings: EngineSettings | None = None
     ) -> None:
         self.instance_id = instance_id
         self.kafka = kafka
+        #: The consumer group its stream reader joins (the service's declaration names it).
+        self.group_id = group_id
         self.settings = settings or EngineSettings()
         self.aggregator = Aggregator()
         self.peers = PeerSnapshots(instance_id)
@@ -64,7 +64,7 @@ class MetricsEngine:
         their group) and the judging tick (cancelled at stop)."""
         self.reader = MetricStreamReader(
             self.kafka,
-            group_id=CONSUMER_GROUP,
+            group_id=self.group_id,
             client_id=self.instance_id,
             aggregator=self.aggregator,
             producer=producer,

@@ -24,7 +24,7 @@ from functools import partial
 from pydantic import Field
 
 from services.metrics.api import metrics_router
-from services.metrics.engine import CONSUMER_GROUP, MetricsEngine
+from services.metrics.engine import MetricsEngine
 from services.metrics.prometheus import metrics_registry
 from services.metrics.stream import STATE_TOPICS, WINDOWED_TOPICS
 from shared.events import ALERTS, METRICS_SNAPSHOTS
@@ -38,11 +38,12 @@ from shared.frame import (
     run_service,
 )
 
+GROUP = "metrics"
 METRICS = ServiceDeclaration(
     name="metrics",
     summary="Continuous metrics analysis: rolling windows, percentiles and alerts over the site's events.",
     consumes=(
-        *(Consumes(topic, CONSUMER_GROUP, batch=True) for topic in (*WINDOWED_TOPICS, *STATE_TOPICS)),
+        *(Consumes(topic, GROUP, batch=True) for topic in (*WINDOWED_TOPICS, *STATE_TOPICS)),
         Consumes(METRICS_SNAPSHOTS, group=None, batch=True),
     ),
     produces=(METRICS_SNAPSHOTS, ALERTS),
@@ -63,7 +64,7 @@ class MetricsConfig(ServiceConfig):
 
 @contextlib.asynccontextmanager
 async def setup(config: MetricsConfig, runtime: Runtime) -> AsyncIterator[Wiring]:
-    engine = MetricsEngine(runtime.identity.instance_id, config.kafka)
+    engine = MetricsEngine(runtime.identity.instance_id, config.kafka, GROUP)
     assert runtime.app is not None
     runtime.app.include_router(metrics_router(engine))
     readers, ticks = engine.parts(runtime.producer)

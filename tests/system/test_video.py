@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 import pytest
 
 from infra.local.stack import LocalStack
+from services.reencoder.main import TASKS
 from shared.events import JOBS_STATUS, VIDEO_PROGRESS, JobStatus
 from tests.eventually import eventually
 from tests.system.conftest import Site, read_topic, start_site
@@ -31,7 +32,6 @@ from tests.video_samples import (
     video_bytes,
 )
 
-TASKS_GROUP = "reencoder.video-tasks"
 WORKERS = ("video-a", "video-b")
 #: Low limits for this module, so over-limit inputs stay small.
 LIMITS = {
@@ -60,7 +60,8 @@ def site(stack: LocalStack) -> Iterator[Site]:
 def start_workers(site: Site, names: tuple[str, ...], env: dict[str, str] | None = None) -> None:
     for name in names:
         site.stack.start_service(name, "services.reencoder", {"INSTANCE_ID": name, **(env or {})})
-    site.wait_for_group(TASKS_GROUP, members=len(names))
+    assert TASKS.group is not None
+    site.wait_for_group(TASKS.group, members=len(names))
 
 
 def stop_workers(site: Site, names: tuple[str, ...]) -> None:

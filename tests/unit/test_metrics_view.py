@@ -62,7 +62,7 @@ def test_a_stale_or_superseded_peer_no_longer_counts() -> None:
 
 
 async def test_the_summary_route_documents_its_schema_and_keeps_the_dashboards_field_names() -> None:
-    engine = MetricsEngine("a", KafkaSettings())
+    engine = MetricsEngine("a", KafkaSettings(), "metrics")
     engine.summary = summarise([snapshot_of("a", ("metrics.requests/0",), [10.0] * 5)])
     app = FastAPI()
     app.include_router(metrics_router(engine))

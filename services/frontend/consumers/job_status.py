@@ -15,8 +15,6 @@ from shared.kafka import Delivery
 
 log = logging.getLogger(__name__)
 
-CONSUMER_GROUP = "frontend.job-status"
-
 
 class StatusRecorder:
     def __init__(self, jobs: JobStore) -> None:

@@ -17,7 +17,6 @@ from shared.kafka import Delivery
 
 log = logging.getLogger(__name__)
 
-CONSUMER_GROUP = "frontend.job-progress"
 #: Progress stops short of 1: only the job's DONE event (with its renditions) completes it.
 MAX_RUNNING_PROGRESS = 0.99
 

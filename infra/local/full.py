@@ -11,6 +11,7 @@ fails when compose and this file drift apart (tests/unit/test_compose_local_agre
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import pwd
@@ -180,27 +181,39 @@ class FullTopology:
             "monitoring:8002": [loopback(config.monitoring_port)],
             "frontend:8000": [loopback(port) for port in config.frontend_ports],
         }
-        self.postgres = ReplicatedPostgres(
+        self.instances: dict[str, tuple[ComposeService, int | None]] = {}
+
+    # --- the servers compose runs from images (created on first use: they find their binaries) ---
+
+    @functools.cached_property
+    def postgres(self) -> ReplicatedPostgres:
+        """Compose's postgres (its command's settings), plus a synchronous replica compose lacks."""
+        return ReplicatedPostgres(
             primary_dir=self.volume("postgres"),
-            replica_dir=state / "volumes" / "postgres-replica",
-            primary_port=config.postgres_ports[0],
-            replica_port=config.postgres_ports[1],
+            replica_dir=self.volume("postgres-replica"),
+            primary_port=self.config.postgres_ports[0],
+            replica_port=self.config.postgres_ports[1],
             primary_settings=self.postgres_settings(),
             logs_dir=self.logs_dir,
         )
-        self.lb = NginxServer(
-            state / "nginx",
-            config.lb_port,
+
+    @functools.cached_property
+    def lb(self) -> NginxServer:
+        return NginxServer(
+            self.config.state_dir / "nginx",
+            self.config.lb_port,
             {address: self.addresses[address] for address in upstream_servers_of_conf()},
             self.logs_dir / "lb.log",
         )
-        self.prometheus = PrometheusServer(
+
+    @functools.cached_property
+    def prometheus(self) -> PrometheusServer:
+        return PrometheusServer(
             self.volume("prometheus"),
-            config.prometheus_port,
+            self.config.prometheus_port,
             self.prometheus_targets(),
             self.logs_dir / "prometheus.log",
         )
-        self.instances: dict[str, tuple[ComposeService, int | None]] = {}
 
     # --- compose -> local -----------------------------------------------------------------------
 
@@ -326,10 +339,13 @@ class FullTopology:
 
     def stop(self) -> None:
         """The lb first (no new requests), then services, Kafka and MinIO, then the database."""
-        self.lb.stop()
-        self.prometheus.stop()
+        started = self.__dict__
+        for server in ("lb", "prometheus"):
+            if server in started:
+                started[server].stop()
         self.stack.stop()
-        self.postgres.stop()
+        if "postgres" in started:
+            self.postgres.stop()
 
     def _run_once(self, service: ComposeService) -> None:
         process = ManagedProcess(

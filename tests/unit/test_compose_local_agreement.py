@@ -100,7 +100,8 @@ def test_secrets_are_generated_once_and_kept(tmp_path: Path) -> None:
     first = FullTopology(FullConfig.on_free_ports(tmp_path, tmp_path / "cache")).variables
     again = FullTopology(FullConfig.on_free_ports(tmp_path, tmp_path / "cache")).variables
     for name in ("POSTGRES_PASSWORD", "STORAGE_ACCESS_KEY", "STORAGE_SECRET_KEY"):
-        assert first[name] == again[name] and len(first[name]) >= 16
+        assert first[name] == again[name]
+        assert len(first[name]) >= 16
 
 
 def test_interpolation_follows_compose() -> None:

@@ -17,7 +17,8 @@ class UploadRefused(Exception):
 
 
 def check_filename(name: str | None) -> str:
-    """The client's file name if it is a plain name; refuses paths, control characters and dot-names.
+    """The client's file name if it is a plain name; refuses paths, control and invisible formatting
+    characters (Unicode categories Cc and Cf), and dot-names.
 
     The name is only ever shown to users (objects are stored under the job id), but a name that tries
     to climb directories is a sign of a broken or hostile client, so it is refused outright.
@@ -30,6 +31,10 @@ def check_filename(name: str | None) -> str:
         raise UploadRefused(400, "file name must not contain a path (no '/', '\\' or '..')")
     if any(unicodedata.category(char) == "Cc" for char in name):
         raise UploadRefused(400, "file name must not contain control characters")
+    # Invisible format characters: a right-to-left override shows "cat\u202egpj.exe" as "catexe.jpg",
+    # zero-width ones make two names that look the same.
+    if any(unicodedata.category(char) == "Cf" for char in name):
+        raise UploadRefused(400, "file name must not contain invisible formatting characters")
     return name
 
 

@@ -19,8 +19,14 @@ router = APIRouter(tags=["media"], responses={401: {"model": Problem}})
 _CACHE = "private, max-age=86400"
 
 #: The only HLS files a package holds: variant playlists and numbered segments (no paths, no dots).
-_HLS_VARIANT = re.compile(r"^[0-9a-z]{1,16}$")
-_HLS_FILE = re.compile(r"^(index\.m3u8|seg_[0-9]{5,9}\.ts)$")
+_HLS_VARIANT = re.compile(r"[0-9a-z]{1,16}")
+_HLS_FILE = re.compile(r"index\.m3u8|seg_[0-9]{5,9}\.ts")
+
+
+def is_hls_file(variant: str, file: str) -> bool:
+    """Whether `variant`/`file` can name a file of an HLS package: the whole name must match (a `$`
+    would let a trailing newline through)."""
+    return bool(_HLS_VARIANT.fullmatch(variant) and _HLS_FILE.fullmatch(file))
 
 
 @router.get(
@@ -59,7 +65,7 @@ async def download_rendition(job: OwnedJob, name: str, context: Context) -> Stre
 )
 async def download_hls_file(job: OwnedJob, variant: str, file: str, context: Context) -> StreamingResponse:
     master = next((r for r in job.renditions if r.name == "hls"), None)
-    if master is None or not _HLS_VARIANT.match(variant) or not _HLS_FILE.match(file):
+    if master is None or not is_hls_file(variant, file):
         raise HTTPException(404, f"job {job.id!r} has no HLS file {variant}/{file}")
     # Beside the master playlist: <job>/hls/<variant>/<file>.
     key = f"{master.key.rsplit('/', 1)[0]}/{variant}/{file}"

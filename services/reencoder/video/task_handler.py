@@ -10,9 +10,11 @@ uploading and before any cleanup.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.reencoder.job_outcome import remove_outputs
@@ -71,6 +73,15 @@ class DoneElsewhere(Exception):
 
 
 @dataclass
+class _Reports:
+    """One running task's progress reports: ffmpeg's and the keep-alive share one throttle."""
+
+    throttle: ProgressThrottle
+    #: The latest fraction ffmpeg reported.
+    fraction: float = 0.0
+
+
+@dataclass
 class VideoTaskHandler:
     store: MediaStore
     producer: EventProducer
@@ -80,6 +91,7 @@ class VideoTaskHandler:
     scratch_root: Path | None = None
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
+    _reports: dict[tuple[str, str], _Reports] = field(default_factory=dict, init=False, repr=False)
 
     @storage_outages_are_infrastructure
     async def __call__(self, task: VideoTaskRequested, delivery: Delivery) -> None:
@@ -98,7 +110,8 @@ class VideoTaskHandler:
         ) as scratch_dir:
             scratch = Path(scratch_dir)
             try:
-                result = await self._within_budget(task, scratch, timer)
+                async with self._reporting(task):
+                    result = await self._within_budget(task, scratch, timer)
             except DoneElsewhere:
                 # A duplicate attempt (the record redelivered to a second worker after a rebalance)
                 # finished first: its outputs stand, untouched by this one.
@@ -312,10 +325,40 @@ class VideoTaskHandler:
             return int(stream.get("width", 0)), int(stream.get("height", 0))
         return 0, 0
 
+    @contextlib.asynccontextmanager
+    async def _reporting(self, task: VideoTaskRequested) -> AsyncIterator[None]:
+        """Until the encode ends, the last fraction is sent again whenever nothing was reported for
+        `progress_interval_s` (the download, the previews' ffmpeg, which reports nothing): monitoring
+        reads a worker that reports as busy, not stuck (services/monitoring/lag.py)."""
+        key = (task.job_id, task.task_id)
+        reports = self._reports[key] = _Reports(
+            ProgressThrottle(self.limits.progress_interval_s, time.monotonic)
+        )
+
+        async def keep_reporting() -> None:
+            while reports.fraction < 1.0:
+                await asyncio.sleep(self.limits.progress_interval_s / 4)
+                if reports.fraction < 1.0 and reports.throttle.due():
+                    self._publish_progress(task, reports.fraction)
+
+        ticker = asyncio.create_task(keep_reporting(), name=f"progress-{task.job_id}-{task.task_id}")
+        try:
+            yield
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            self._reports.pop(key, None)
+
     def _progress_publisher(self, task: VideoTaskRequested) -> ProgressCallback:
-        throttle = ProgressThrottle(self.limits.progress_interval_s, time.monotonic)
+        reports = self._reports.get((task.job_id, task.task_id))
+        throttle = (
+            reports.throttle if reports else ProgressThrottle(self.limits.progress_interval_s, time.monotonic)
+        )
 
         async def publish(fraction: float) -> None:
+            if reports is not None:
+                reports.fraction = fraction  # the keep-alive sends the latest, throttled or not
             if throttle.due():
                 # Once a second is also when to notice that a sibling task failed the job: raising
                 # here stops ffmpeg (run_ffmpeg kills it) instead of encoding for nothing.
@@ -336,6 +379,9 @@ class VideoTaskHandler:
 
     def _publish_progress(self, task: VideoTaskRequested, fraction: float) -> None:
         """Best effort, in the background: progress never waits for Kafka nor fails the task."""
+        reports = self._reports.get((task.job_id, task.task_id))
+        if reports is not None:
+            reports.fraction = fraction
         self.timings.reports.send(
             VIDEO_PROGRESS,
             VideoTaskProgress(

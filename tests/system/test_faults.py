@@ -1,0 +1,221 @@
+"""Faults on the real parts, judged by what the site and monitoring then show.
+
+One site on the session's Kafka and MinIO with a private PostgreSQL (stopped and started by a test),
+one worker whose ffmpeg encodes at the input's own pace (`-re`: a 12 s video takes about 12 s per
+task, real progress included), and monitoring with a lag window far shorter than one such task:
+
+- a long video task is busy, not stuck (it commits only when it ends), while a consumer that takes
+  records and never commits still raises `kafka.group_stuck`;
+- the database stopped while DONE events arrive loses nothing: the status recorder retries the
+  outage (lesson 11), every job ends done, nothing is dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from infra.local.postgres import PostgresServer
+from infra.local.processes import free_port
+from infra.local.stack import LocalStack
+from shared.events import (
+    ALERTS,
+    DEAD_LETTERS,
+    JOBS_STATUS,
+    VIDEO_TASKS,
+    AlertState,
+    JobStatus,
+    new_id,
+    utc_now,
+)
+from shared.kafka.clients import kafka_consumer
+from tests.eventually import eventually
+from tests.media_samples import image_bytes
+from tests.system.conftest import Site, read_topic, start_site
+from tests.video_samples import ffmpeg_binary, video_bytes
+
+TASKS_GROUP = "reencoder.video-tasks"
+LAG_WINDOW_S = 4
+ENV = {
+    "TELEMETRY_HEARTBEAT_INTERVAL_S": "1",
+    "MONITORING_POLL_INTERVAL_S": "1",
+    "MONITORING_LAG_WINDOW_S": str(LAG_WINDOW_S),
+    "MONITORING_PROBE_TIMEOUT_S": "5",
+}
+VIDEO_SECONDS = 12.0
+WITHIN_S = 180.0
+
+
+@dataclass
+class FaultSite:
+    site: Site
+    postgres: PostgresServer
+    monitoring: httpx.Client
+
+    def status(self) -> dict[str, Any]:
+        response = self.monitoring.get("/api/monitoring/status")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+def paced_ffmpeg(folder: Path) -> str:
+    """Debian's ffmpeg decoding at the input's own frame rate (`-re`), so encodes and previews take
+    real time; packaging (`-c copy`) stays as fast as ever."""
+    real = ffmpeg_binary()
+    script = folder / "ffmpeg"
+    script.write_text(
+        f'#!/bin/sh\ncase " $* " in *" -c copy "*) exec {real} "$@" ;; esac\nexec {real} -re "$@"\n'
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script)
+
+
+@pytest.fixture(scope="module")
+def faults(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultSite]:
+    # Outside pytest's folder: a concurrent pytest run may make that untraversable again (0700) for
+    # the `postgres` user, and this server is restarted after its first start.
+    postgres_dir = Path(tempfile.mkdtemp(prefix="reencode-faults-pg-"))
+    postgres = PostgresServer(postgres_dir / "data", port=free_port(), fast=True)
+    postgres.start()
+    postgres.wait_ready()
+    postgres.create_database("site")
+    saved = dict(stack.config.service_env)
+    stack.config.service_env.update(ENV)
+    stack.config.service_env["VIDEO_FFMPEG_BINARY"] = paced_ffmpeg(tmp_path_factory.mktemp("ffmpeg"))
+    try:
+        site = start_site(stack, reencoders=1, database_url=postgres.url("site"))
+        monitoring = httpx.Client(base_url=f"http://127.0.0.1:{stack.config.monitoring_port}", timeout=30)
+        try:
+            yield FaultSite(site, postgres, monitoring)
+        finally:
+            monitoring.close()
+            site.http.close()
+            stack.stop_services()
+    finally:
+        stack.config.service_env = saved
+        postgres.stop()
+        shutil.rmtree(postgres_dir, ignore_errors=True)
+
+
+@dataclass
+class Seen:
+    """What the monitoring status showed for the video tasks' group over the test."""
+
+    statuses: set[str] = field(default_factory=set)
+    alerts: set[str] = field(default_factory=set)
+
+
+def test_a_long_video_task_is_busy_not_stuck_while_a_consumer_that_never_commits_is(
+    faults: FaultSite,
+) -> None:
+    site, seen = faults.site, Seen()
+    hung_group = f"hung-{new_id()[:8]}"
+    hung_key = f"kafka.group_stuck:{hung_group}/{VIDEO_TASKS.name}"
+
+    def look() -> dict[str, Any]:
+        status = faults.status()
+        seen.alerts |= {alert["key"] for alert in status["alerts"]}
+        for group in status["kafka"].get("groups", []):
+            if group["group"] == TASKS_GROUP:
+                seen.statuses.add(group["status"])
+        return status
+
+    def job_while_looking(job_id: str) -> dict[str, Any]:
+        look()
+        return site.job(job_id)
+
+    async def scenario() -> None:
+        # A consumer of the same tasks in its own group: it joins, takes records, commits nothing.
+        hung = kafka_consumer(
+            site.stack.config.kafka,
+            VIDEO_TASKS.name,
+            group_id=hung_group,
+            client_id="hung-worker",
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=600_000,
+        )
+        await hung.start()
+        try:
+            await hung.getmany(timeout_ms=2000)
+            response = await asyncio.to_thread(
+                site.upload, video_bytes(seconds=VIDEO_SECONDS), "long.mp4", "video/mp4"
+            )
+            assert response.status_code == 202, response.text
+            job_id: str = response.json()["job_id"]
+            started = time.monotonic()
+            job = await asyncio.to_thread(
+                eventually,
+                lambda: job_while_looking(job_id),
+                until=lambda job: job["status"] in ("done", "failed"),
+                timeout=WITHIN_S,
+                interval=0.5,
+                what=f"video job {job_id} finished",
+            )
+            assert job["status"] == "done", job
+            # Tasks ran one after another on one worker, each far longer than the lag window.
+            assert time.monotonic() - started > 3 * LAG_WINDOW_S
+            await asyncio.to_thread(
+                eventually,
+                look,
+                until=lambda status: hung_key in {alert["key"] for alert in status["alerts"]},
+                timeout=WITHIN_S,
+                interval=0.5,
+                what=f"alert {hung_key}",
+            )
+        finally:
+            await hung.stop()
+
+    asyncio.run(scenario())
+    assert "busy" in seen.statuses, seen.statuses  # the window did run out during a task
+    assert "stuck" not in seen.statuses, seen.statuses
+    tasks_stuck = f"kafka.group_stuck:{TASKS_GROUP}/"
+    assert not any(key.startswith(tasks_stuck) for key in seen.alerts), seen.alerts
+    raised = {alert.key for alert in read_topic(site.stack, ALERTS) if alert.state is AlertState.RAISED}
+    assert hung_key in raised
+    assert not any(key.startswith(tasks_stuck) for key in raised), raised
+
+
+def test_the_database_stopped_while_done_events_arrive_loses_no_job(faults: FaultSite) -> None:
+    site = faults.site
+    # Uploaded side by side, so the one worker still has most of them to encode when the database stops.
+    with ThreadPoolExecutor(max_workers=8) as uploads:
+        jobs = list(uploads.map(lambda _: site.upload_ok(image_bytes(2400, 1800)), range(8)))
+    # The worker goes on encoding and announcing DONE; the status recorder cannot write them.
+    stopped_at = utc_now()
+    faults.postgres.stop()
+    try:
+        time.sleep(3)
+    finally:
+        faults.postgres.start()
+        started_at = utc_now()
+        faults.postgres.wait_ready()
+
+    for job_id in jobs:
+        assert site.wait_for(job_id, timeout=WITHIN_S)["status"] == "done"
+    listed = site.http.get("/api/jobs", params={"limit": 100})
+    assert listed.status_code == 200, listed.text
+    mine = [job for job in listed.json()["jobs"] if job["job_id"] in jobs]
+    assert sorted(job["status"] for job in mine) == ["done"] * len(jobs)  # none left processing
+    letters = [
+        letter for letter in read_topic(site.stack, DEAD_LETTERS) if letter.source_topic == JOBS_STATUS.name
+    ]
+    assert letters == []
+    # The fault did hit: some jobs were announced done while the database was down.
+    done = [
+        event.occurred_at
+        for event in read_topic(site.stack, JOBS_STATUS)
+        if event.job_id in jobs and event.status is JobStatus.DONE
+    ]
+    assert any(stopped_at <= at <= started_at for at in done), (stopped_at, started_at, sorted(done))

@@ -134,3 +134,85 @@ def sniff_video(head: bytes) -> str | None:
     if len(head) >= 12 and head.startswith(b"RIFF") and head[8:12] == b"AVI ":
         return "video/x-msvideo"
     return None
+
+
+#: The ffmpeg demuxer of each container the site accepts: ffmpeg and ffprobe are told the format
+#: (`-f`), never left to guess it from the bytes (where any of their demuxers could answer).
+VIDEO_DEMUXERS: dict[str, str] = {
+    "video/mp4": "mov",
+    "video/quicktime": "mov",
+    "video/x-matroska": "matroska",
+    "video/webm": "matroska",
+    "video/x-msvideo": "avi",
+}
+#: The only protocols ffmpeg and ffprobe may open on input (a local file, a pipe): a file can never
+#: make them fetch a URL or open another file through a protocol (`concat:`, `subfile,`, `http:`...).
+FFMPEG_PROTOCOLS = "file,pipe"
+#: How many boxes a structure check reads at most (a real file has a handful at the top level).
+_MAX_BOXES = 4096
+
+
+def identify_video(file: BinaryIO, size: int) -> str | None:
+    """The MIME type of `file` (`size` bytes) if it is a video container whose structure holds together,
+    else None. Reads only headers, seeking past the media data, and leaves `file` where it was.
+
+    The first bytes (`sniff_video`) are not enough: any file with `free` at offset 4 would pass as a
+    video, under the video size limit. An MP4 or QuickTime file must be a chain of boxes that reaches
+    a movie header (`moov` holding `mvhd` and a `trak`); Matroska and WebM must name their doc type in
+    the EBML header; AVI must hold its header list. Whether the streams decode is for ffprobe.
+    """
+    start = file.tell()
+    try:
+        head = file.read(64)
+        content_type = sniff_video(head)
+        if content_type in ("video/mp4", "video/quicktime"):
+            return content_type if _has_movie_header(file, start, size) else None
+        if content_type in ("video/webm", "video/x-matroska"):
+            return content_type if b"matroska" in head or b"webm" in head else None
+        if content_type == "video/x-msvideo":
+            return content_type if head[12:16] == b"LIST" and b"hdrl" in head else None
+        return None
+    finally:
+        file.seek(start)
+
+
+def _has_movie_header(file: BinaryIO, start: int, size: int) -> bool:
+    """Walk the top-level ISO boxes to `moov`, then its children to `mvhd` and a `trak`."""
+    for kind, offset, length in _boxes(file, start, 0, size):
+        if kind == b"moov":
+            children = {child for child, _, _ in _boxes(file, start, offset + 8, offset + length)}
+            return b"mvhd" in children and b"trak" in children
+    return False
+
+
+def _boxes(file: BinaryIO, start: int, begin: int, end: int) -> list[tuple[bytes, int, int]]:
+    """(type, offset, size) of the boxes from `begin` to `end`; stops at the first that is not one
+    (a type that is not four printable characters, a size that does not fit)."""
+    found: list[tuple[bytes, int, int]] = []
+    offset = begin
+    while offset + 8 <= end and len(found) < _MAX_BOXES:
+        file.seek(start + offset)
+        header = file.read(16)
+        if len(header) < 8:
+            break
+        length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+        if length == 1 and len(header) == 16:
+            length = int.from_bytes(header[8:16], "big")  # 64-bit size
+        elif length == 0:
+            length = end - offset  # to the end of the enclosing box (or the file)
+        if not all(0x20 <= byte < 0x7F for byte in kind) or length < 8 or offset + length > end:
+            break
+        found.append((kind, offset, length))
+        offset += length
+    return found
+
+
+def video_demuxer(path: Path) -> str | None:
+    """The ffmpeg demuxer for the video container at `path`, from its first bytes; None if it is not
+    one the site accepts (or cannot be read)."""
+    try:
+        with path.open("rb") as file:
+            content_type = sniff_video(file.read(64))
+    except OSError:
+        return None
+    return VIDEO_DEMUXERS.get(content_type or "")

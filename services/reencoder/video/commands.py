@@ -1,4 +1,9 @@
-"""The ffmpeg command lines of video tasks, built with ffmpeg-python (pure: tested without running them)."""
+"""The ffmpeg command lines of video tasks, built with ffmpeg-python (tested without running them).
+
+Every input is read as the container its first bytes name (`-f`, the same sniffing as at upload) and
+only through the file and pipe protocols (`-protocol_whitelist`): ffmpeg never guesses a format from
+the bytes, nor follows a reference in a file to a URL or another file.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 import ffmpeg
 
 from shared.events import VideoOutput
+from shared.media import FFMPEG_PROTOCOLS, video_demuxer
 
 #: Every segment of every rendition starts on a keyframe at the same times, so HLS segments can be cut
 #: by copying and players can switch renditions at any segment boundary.
@@ -15,6 +21,15 @@ KEYFRAME_INTERVAL_S = 2
 SPRITE_COLUMNS, SPRITE_ROWS = 5, 2
 #: Machine-readable progress on stdout (`out_time_us=...`, `progress=continue|end`), errors on stderr.
 _QUIET = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error")
+
+
+def pinned_input(source: Path, **options: Any) -> Any:
+    """`ffmpeg.input` of `source` with its demuxer pinned (when its first bytes name one: a file not
+    there yet has none) and the protocol whitelist."""
+    demuxer = video_demuxer(source)
+    if demuxer is not None:
+        options["f"] = demuxer
+    return ffmpeg.input(str(source), protocol_whitelist=FFMPEG_PROTOCOLS, **options)
 
 
 def output_frame_rate(probed: float) -> float:
@@ -39,7 +54,7 @@ def rendition_command(
     ffmpeg applies the source's rotation while decoding, so scaling to the displayed size keeps the
     picture upright; `setsar=1` makes the pixels square.
     """
-    source_input = ffmpeg.input(str(source))
+    source_input = pinned_input(source)
     video = (
         source_input["v:0"]
         .filter("fps", fps=output_frame_rate(frame_rate))
@@ -72,7 +87,7 @@ def rendition_command(
 def hls_command(mp4: Path, playlist: Path, segment_s: int, ffmpeg_binary: str = "ffmpeg") -> list[str]:
     """Cut an encoded MP4 into an HLS VOD variant (copy, no re-encode): `index.m3u8` + `seg_NNNNN.ts`."""
     command = (
-        ffmpeg.input(str(mp4))
+        pinned_input(mp4)
         .output(
             str(playlist),
             c="copy",
@@ -91,7 +106,7 @@ def poster_command(
 ) -> list[str]:
     """One JPEG frame at `at_s` seconds, upright, at the output's size."""
     command = (
-        ffmpeg.input(str(source), ss=f"{at_s:.3f}")
+        pinned_input(source, ss=f"{at_s:.3f}")
         .filter("scale", output.width, output.height)
         .filter("setsar", 1)
         .output(str(target), vframes=1, **{"q:v": 3})
@@ -110,7 +125,7 @@ def sprite_command(
     """A JPEG grid of thumbnails taken evenly over the whole video (for scrubbing previews)."""
     count = SPRITE_COLUMNS * SPRITE_ROWS
     command = (
-        ffmpeg.input(str(source))
+        pinned_input(source)
         .filter("fps", fps=f"{count}/{max(duration_s, 0.1):.3f}")
         .filter("scale", *thumbnail)
         .filter("setsar", 1)

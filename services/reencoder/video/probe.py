@@ -1,4 +1,9 @@
-"""What a video file holds, from ffprobe, and whether the site accepts it."""
+"""What a video file holds, from ffprobe, and whether the site accepts it.
+
+ffprobe reads a file only as the container its first bytes name (`-f`, see `shared.media.
+VIDEO_DEMUXERS`) and only through the file and pipe protocols: a file cannot make it guess another
+format or open a network address or another file.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from shared.media import MediaRejected
+from shared.media import FFMPEG_PROTOCOLS, MediaRejected, identify_video, video_demuxer
 from shared.settings import VideoLimits
 
 PROBE_TIMEOUT_S = 60.0
+_CONTAINERS = "MP4, MOV, MKV, WebM, AVI"
+#: The demuxer of the stills a worker makes itself (poster and sprite), by file extension.
+_STILL_DEMUXERS = {".jpg": "image2", ".jpeg": "image2"}
 
 
 class NotAVideo(MediaRejected):
@@ -36,15 +44,28 @@ class VideoProbe:
 
 
 async def probe_video(path: Path, ffprobe: str = "ffprobe") -> VideoProbe:
-    """Run ffprobe on `path`; `NotAVideo` for anything ffprobe cannot read as a video."""
+    """Run ffprobe on `path`; `NotAVideo` for anything ffprobe cannot read as a video, at once (before
+    ffprobe) for a file whose container does not hold together."""
+    await asyncio.to_thread(_check_container, path)
     return parse_probe(await run_ffprobe(path, ffprobe))
 
 
+def _check_container(path: Path) -> None:
+    with path.open("rb") as file:
+        if identify_video(file, path.stat().st_size) is None:
+            raise NotAVideo(f"not a video file: its container is damaged or not one of {_CONTAINERS}")
+
+
 async def run_ffprobe(path: Path, ffprobe: str = "ffprobe") -> dict[str, Any]:
-    """ffprobe's JSON report of `path` (format and streams)."""
+    """ffprobe's JSON report of `path` (format and streams), read as the container it starts as (or,
+    for a worker's own JPEG, as a still)."""
+    demuxer = video_demuxer(path) or _STILL_DEMUXERS.get(path.suffix.lower())
+    if demuxer is None:
+        raise NotAVideo(f"not a video file (accepted: {_CONTAINERS})")
     process = await asyncio.create_subprocess_exec(
         ffprobe,
-        *("-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)),
+        *("-v", "error", "-print_format", "json", "-show_format", "-show_streams"),
+        *("-protocol_whitelist", FFMPEG_PROTOCOLS, "-f", demuxer, "-i", str(path)),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -80,7 +101,7 @@ def parse_probe(report: dict[str, Any]) -> VideoProbe:
         if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
     ]
     if not videos:
-        raise NotAVideo("the file has no video stream (accepted: MP4, MOV, MKV, WebM, AVI)")
+        raise NotAVideo(f"the file has no video stream (accepted: {_CONTAINERS})")
     video = videos[0]
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     if width <= 0 or height <= 0:

@@ -16,6 +16,7 @@ import yaml
 
 from infra.local.debian import prometheus_path
 from infra.local.processes import ManagedProcess, wait_for_port
+from infra.local.stack import LocalStack
 
 
 def local_config(targets: Mapping[str, Sequence[str]], scrape_interval: str = "2s") -> dict[str, Any]:
@@ -27,6 +28,21 @@ def local_config(targets: Mapping[str, Sequence[str]], scrape_interval: str = "2
             for job, addresses in targets.items()
         ],
     }
+
+
+def stack_targets(stack: LocalStack) -> dict[str, list[str]]:
+    """The local stack's /metrics addresses by job, named as in compose's config: the HTTP services
+    on their ports, every worker on its TELEMETRY_METRICS_PORT."""
+    config = stack.config
+    targets = {
+        "frontend": [f"127.0.0.1:{config.frontend_port}"],
+        "metrics": [f"127.0.0.1:{config.metrics_port}"],
+        "monitoring": [f"127.0.0.1:{config.monitoring_port}"],
+    }
+    for name, port in sorted(stack.metrics_ports.items()):
+        job = name.rsplit("-", 1)[0]  # reencoder-2 -> reencoder
+        targets.setdefault(job, []).append(f"127.0.0.1:{port}")
+    return targets
 
 
 class PrometheusServer:

@@ -98,6 +98,8 @@ class LocalStack:
         self.kafka: KafkaCluster | None = None
         self.minio: MinioServer | None = None
         self.services: dict[str, ManagedProcess] = {}
+        #: The /metrics port of each worker (TELEMETRY_METRICS_PORT), kept across its restarts.
+        self.metrics_ports: dict[str, int] = {}
         self.supervisor = ServiceSupervisor()
 
     # --- infrastructure -------------------------------------------------------------------------
@@ -190,7 +192,8 @@ class LocalStack:
         return self.supervisor.check(self.services)
 
     def start_reencoder(self, name: str) -> ManagedProcess:
-        return self.start_service(name, "services.reencoder")
+        port = self.metrics_ports.setdefault(name, free_port())  # for Prometheus: a worker has no HTTP
+        return self.start_service(name, "services.reencoder", {"TELEMETRY_METRICS_PORT": str(port)})
 
     def start_services(self, reencoders: int | None = None) -> None:
         """Every service of the site; returns once the HTTP ones answer."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from services.reencoder.image_encoder import EncodedFile, encode_image
 from services.reencoder.job_outcome import JobAnnouncer
+from services.reencoder.metrics import IMAGE_RUNG
 from services.reencoder.pool import EncoderDied, EncoderPool, EncodingTimedOut
 from services.reencoder.renditions import manifest_key, rendition_key
 from services.reencoder.scratch import ScratchKind, scratch_folder
@@ -66,7 +67,8 @@ class ImageJobHandler:
         log.info("job %s: started (attempt %d)", job.job_id, delivery.attempt)
         timer = PhaseTimer()
         self._progress(job, 0.0)
-        with scratch_folder(ScratchKind.IMAGE_JOB, job.job_id, self.scratch_root) as scratch:
+        busy = self.timings.metrics.busy(WorkKind.IMAGE)
+        with busy, scratch_folder(ScratchKind.IMAGE_JOB, job.job_id, self.scratch_root) as scratch:
             try:
                 renditions = await self._encode_and_store(job, Path(scratch), timer)
             except DoneElsewhere:
@@ -97,6 +99,7 @@ class ImageJobHandler:
         another attempt finished it meanwhile)."""
         if await self.announcer.announce_if_finished(job.job_id, job.correlation_id):
             return
+        self.timings.metrics.given_up.labels(WorkKind.IMAGE.value).inc()
         await self._report(job, JobStatus.FAILED, error=f"internal error, retries exhausted: {reason}")
 
     async def _fail(self, job: JobRequested, timer: PhaseTimer, reason: str) -> None:
@@ -153,6 +156,7 @@ class ImageJobHandler:
             kind=WorkKind.IMAGE,
             requested_at=job.occurred_at,
             outcome=outcome,
+            rung=IMAGE_RUNG,
         )
 
     async def _store_rendition(self, job: JobRequested, file: EncodedFile) -> Rendition:

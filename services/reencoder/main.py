@@ -117,6 +117,7 @@ async def setup(config: ReencoderConfig, runtime: Runtime) -> AsyncIterator[Wiri
             ],
             retry=RetryPolicy(max_attempts=settings.max_attempts),
             shutdown_grace_s=settings.shutdown_grace_s,
+            registry=timings.metrics.registry,  # on /metrics when TELEMETRY_METRICS_PORT is set
         )
     finally:
         pool.close()

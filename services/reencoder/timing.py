@@ -4,7 +4,8 @@ Handlers wrap their phases in `timer.phase(...)` and count bytes on the timer; w
 `TimingReporter` turns the timer into one `WorkTimed` event. Phases use a monotonic clock (immune to
 clock steps); only the queue wait compares wall clocks, because the request was stamped elsewhere.
 Its `reports` publisher also carries the handlers' other best-effort reports (progress), so one
-counter tells how many were lost.
+counter tells how many were lost; its `metrics` count the same work for Prometheus (the process's
+/metrics), whether or not Kafka took the timing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime
 from typing import Literal
 
 from services.reencoder.best_effort import BestEffortPublisher
+from services.reencoder.metrics import ReencoderMetrics
 from shared.events import METRICS_WORK, WorkKind, WorkOutcome, WorkTimed, utc_now
 from shared.kafka import EventProducer
 
@@ -58,10 +60,15 @@ class PhaseTimer:
 
 
 class TimingReporter:
-    def __init__(self, producer: EventProducer, worker_id: str) -> None:
+    def __init__(
+        self, producer: EventProducer, worker_id: str, metrics: ReencoderMetrics | None = None
+    ) -> None:
         self.worker_id = worker_id
+        self.metrics = metrics or ReencoderMetrics()
         #: Progress and timings: published without ever failing (or long holding up) the work.
-        self.reports = BestEffortPublisher(producer, timeout_s=PUBLISH_TIMEOUT_S)
+        self.reports = BestEffortPublisher(
+            producer, timeout_s=PUBLISH_TIMEOUT_S, registry=self.metrics.registry
+        )
 
     async def report(
         self,
@@ -73,8 +80,13 @@ class TimingReporter:
         kind: WorkKind,
         requested_at: datetime,
         outcome: WorkOutcome,
+        rung: str = "",
+        media_s: float = 0.0,
     ) -> None:
-        """Publish the timing; a refusal is logged, never raised (the work itself is already done)."""
+        """Count the work and publish its timing; a refusal is logged, never raised (the work itself
+        is already done). `rung` names the output (see `metrics`); `media_s` is a video's length."""
+        queue_wait_s = timer.queue_wait_s(requested_at)
+        self.metrics.record(kind, outcome, timer, rung=rung, queue_wait_s=queue_wait_s, media_s=media_s)
         event = WorkTimed(
             correlation_id=correlation_id,
             job_id=job_id,
@@ -82,7 +94,7 @@ class TimingReporter:
             kind=kind,
             worker_id=self.worker_id,
             outcome=outcome,
-            queue_wait_s=timer.queue_wait_s(requested_at),
+            queue_wait_s=queue_wait_s,
             download_s=round(timer.seconds.get("download", 0.0), 6),
             encode_s=round(timer.seconds.get("encode", 0.0), 6),
             upload_s=round(timer.seconds.get("upload", 0.0), 6),

@@ -37,6 +37,18 @@ class HttpSettings(BaseSettings):
     forwarded_allow_ips: str = "127.0.0.1"
 
 
+class MetricsEndpointSettings(BaseSettings):
+    """Where a service without HTTP of its own (a worker) serves `/metrics` and `/healthz` for
+    Prometheus. HTTP services serve both on their own port and ignore these."""
+
+    model_config = SettingsConfigDict(env_prefix="TELEMETRY_METRICS_")
+
+    #: `TELEMETRY_METRICS_PORT`: 0 (the default) serves nothing. Compose gives every worker the same
+    #: port (each container has its own address); the local stack gives each process a free one.
+    port: int = 0
+    host: str = "127.0.0.1"
+
+
 class ServiceConfig(BaseModel):
     """What every service needs: the cluster, who it is, and how it reports on itself."""
 
@@ -45,6 +57,7 @@ class ServiceConfig(BaseModel):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     instance: InstanceSettings = Field(default_factory=InstanceSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    metrics_endpoint: MetricsEndpointSettings = Field(default_factory=MetricsEndpointSettings)
 
     def http(self) -> HttpSettings | None:
         """The service's listening address, if it serves HTTP (HTTP services override this)."""

@@ -28,7 +28,8 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
-from shared.frame.config import ServiceConfig
+from shared.frame.config import MetricsEndpointSettings, ServiceConfig
+from shared.frame.consumer_metrics import ConsumerCollector
 from shared.frame.declaration import Binding, ServiceDeclaration
 from shared.frame.telemetry import ServiceIdentity, heartbeating, package_version
 from shared.kafka.consumer import EventConsumer, RetryPolicy
@@ -110,17 +111,27 @@ async def serve(declaration: ServiceDeclaration, config: ServiceConfig, setup: S
     with stop_on_signals(stopping.set):
         async with EventProducer(config.kafka, client_id=identity.instance_id) as producer:
             holder: list[CollectorRegistry] = []
-            app = _http_app(declaration, identity, holder) if declaration.http else None
-            async with setup(Runtime(identity, producer, app)) as wiring:
+            # A worker (no HTTP of its own) serves /metrics and /healthz alone, when a port is set.
+            metrics_only = not declaration.http and config.metrics_endpoint.port != 0
+            app = _http_app(declaration, identity, holder) if declaration.http or metrics_only else None
+            runtime = Runtime(identity, producer, app if declaration.http else None)
+            async with setup(runtime) as wiring:
                 declaration.check_bindings(wiring.bindings)
                 holder.append(wiring.registry)
                 consumers = {
                     _name(binding): _consumer(binding, wiring, config, producer, identity)
                     for binding in wiring.bindings
                 }
-                server = _http_server(app, config) if app is not None else None
-                async with heartbeating(producer, identity, config.telemetry):
-                    await _supervise(consumers, wiring, server, stopping)
+                server = None
+                if app is not None:
+                    server = (
+                        _metrics_server(app, config.metrics_endpoint)
+                        if metrics_only
+                        else _http_server(app, config)
+                    )
+                with _consumer_metrics(wiring, consumers):
+                    async with heartbeating(producer, identity, config.telemetry):
+                        await _supervise(consumers, wiring, server, stopping)
 
 
 async def _supervise(
@@ -195,6 +206,20 @@ def _consumer(
     )
 
 
+@contextlib.contextmanager
+def _consumer_metrics(wiring: Wiring, consumers: dict[str, EventConsumer[Any]]) -> Iterator[None]:
+    """The consumers' state (per group and topic) on the service's /metrics while they run."""
+    collector = ConsumerCollector(
+        (binding.entry.group or "", binding.entry.topic.name, consumers[_name(binding)])
+        for binding in wiring.bindings
+    )
+    wiring.registry.register(collector)
+    try:
+        yield
+    finally:
+        wiring.registry.unregister(collector)
+
+
 def _http_app(
     declaration: ServiceDeclaration, identity: ServiceIdentity, registry: list[CollectorRegistry]
 ) -> FastAPI:
@@ -238,6 +263,20 @@ def _http_server(app: FastAPI, config: ServiceConfig) -> uvicorn.Server:
             proxy_headers=True,
             forwarded_allow_ips=http.forwarded_allow_ips,
             timeout_graceful_shutdown=30,
+        )
+    )
+
+
+def _metrics_server(app: FastAPI, endpoint: MetricsEndpointSettings) -> uvicorn.Server:
+    """The metrics-only server of a worker: /metrics and /healthz, nothing behind a proxy."""
+    return _Server(
+        uvicorn.Config(
+            app,
+            host=endpoint.host,
+            port=endpoint.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
         )
     )
 

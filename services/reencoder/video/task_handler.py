@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.reencoder.job_outcome import remove_outputs
+from services.reencoder.metrics import PREVIEW_RUNG
 from services.reencoder.scratch import ScratchKind, scratch_folder
 from services.reencoder.storage_outages import storage_outages_are_infrastructure
 from services.reencoder.timing import PhaseTimer, TimingReporter
@@ -105,9 +106,12 @@ class VideoTaskHandler:
 
         log.info("task %s/%s: started (attempt %d)", task.job_id, task.task_id, delivery.attempt)
         timer = PhaseTimer()
-        with scratch_folder(
-            ScratchKind.VIDEO_TASK, f"{task.job_id}-{task.task_id}", self.scratch_root
-        ) as scratch_dir:
+        with (
+            self.timings.metrics.busy(_work_kind(task)),
+            scratch_folder(
+                ScratchKind.VIDEO_TASK, f"{task.job_id}-{task.task_id}", self.scratch_root
+            ) as scratch_dir,
+        ):
             scratch = Path(scratch_dir)
             try:
                 async with self._reporting(task):
@@ -158,6 +162,7 @@ class VideoTaskHandler:
         if await self._is_done(task):
             await self._finished(task, error=None)
             return
+        self.timings.metrics.given_up.labels(_work_kind(task).value).inc()
         await self._finished(task, error=f"internal error, retries exhausted: {reason}")
 
     async def _is_done(self, task: VideoTaskRequested) -> bool:
@@ -315,9 +320,11 @@ class VideoTaskHandler:
             correlation_id=task.correlation_id,
             job_id=task.job_id,
             task_id=task.task_id,
-            kind=WorkKind.VIDEO_PREVIEW if task.kind == VideoTaskKind.PREVIEW else WorkKind.VIDEO_RENDITION,
+            kind=_work_kind(task),
             requested_at=task.occurred_at,
             outcome=outcome,
+            rung=PREVIEW_RUNG if task.kind == VideoTaskKind.PREVIEW else task.output.name,
+            media_s=task.duration_s,
         )
 
     async def _picture_size(self, path: Path) -> tuple[int, int]:
@@ -419,3 +426,7 @@ class VideoTaskHandler:
             return
         self.store.remove_prefix(self.store.renditions_bucket, keys.mp4_key(job_id, name))
         remove_outputs(self.store, keys.hls_prefix(job_id, name))
+
+
+def _work_kind(task: VideoTaskRequested) -> WorkKind:
+    return WorkKind.VIDEO_PREVIEW if task.kind == VideoTaskKind.PREVIEW else WorkKind.VIDEO_RENDITION

@@ -39,6 +39,10 @@ class CorruptImage(MediaRejected):
     pass
 
 
+class DamagedVideo(MediaRejected):
+    """A file that starts like a video container but is not one (noise, or cut short before its index)."""
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     format: str
@@ -148,13 +152,21 @@ VIDEO_DEMUXERS: dict[str, str] = {
 #: The only protocols ffmpeg and ffprobe may open on input (a local file, a pipe): a file can never
 #: make them fetch a URL or open another file through a protocol (`concat:`, `subfile,`, `http:`...).
 FFMPEG_PROTOCOLS = "file,pipe"
+_CONTAINER_NAMES = {
+    "video/mp4": "an MP4",
+    "video/quicktime": "a QuickTime (MOV)",
+    "video/x-matroska": "a Matroska (MKV)",
+    "video/webm": "a WebM",
+    "video/x-msvideo": "an AVI",
+}
 #: How many boxes a structure check reads at most (a real file has a handful at the top level).
 _MAX_BOXES = 4096
 
 
 def identify_video(file: BinaryIO, size: int) -> str | None:
-    """The MIME type of `file` (`size` bytes) if it is a video container whose structure holds together,
-    else None. Reads only headers, seeking past the media data, and leaves `file` where it was.
+    """The MIME type of `file` (`size` bytes) if it is a video container whose structure holds together;
+    None if it does not start like one; `DamagedVideo` if it starts like one but its structure does not
+    hold. Reads only headers, seeking past the media data, and leaves `file` where it was.
 
     The first bytes (`sniff_video`) are not enough: any file with `free` at offset 4 would pass as a
     video, under the video size limit. An MP4 or QuickTime file must be a chain of boxes that reaches
@@ -165,15 +177,23 @@ def identify_video(file: BinaryIO, size: int) -> str | None:
     try:
         head = file.read(64)
         content_type = sniff_video(head)
+        if content_type is None:
+            return None
         if content_type in ("video/mp4", "video/quicktime"):
-            return content_type if _has_movie_header(file, start, size) else None
-        if content_type in ("video/webm", "video/x-matroska"):
-            return content_type if b"matroska" in head or b"webm" in head else None
-        if content_type == "video/x-msvideo":
-            return content_type if head[12:16] == b"LIST" and b"hdrl" in head else None
-        return None
+            whole = _has_movie_header(file, start, size)
+        elif content_type == "video/x-msvideo":
+            whole = head[12:16] == b"LIST" and b"hdrl" in head
+        else:  # Matroska, WebM
+            whole = b"matroska" in head or b"webm" in head
     finally:
         file.seek(start)
+    if not whole:
+        name = _CONTAINER_NAMES[content_type]
+        raise DamagedVideo(
+            f"the file starts like {name} video but is not one: its structure is damaged or cut short "
+            "(no movie header)"
+        )
+    return content_type
 
 
 def _has_movie_header(file: BinaryIO, start: int, size: int) -> bool:

@@ -10,19 +10,14 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from fastapi import UploadFile
 
-from services.frontend.api.uploads import _identify
-from services.frontend.context import FrontendContext
 from services.reencoder.video.commands import poster_command, rendition_command
 from services.reencoder.video.probe import NotAVideo, probe_video
-from shared.events import MediaKind, VideoOutput
-from shared.media import NotAnImage, identify_video
-from shared.settings import MediaLimits, VideoLimits
+from shared.events import VideoOutput
+from shared.media import DamagedVideo, identify_video
 from tests.video_samples import video_bytes
 
 JUNK = [
@@ -30,18 +25,19 @@ JUNK = [
     b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + os.urandom(64 * 1024),  # `ftyp`, then noise
     b"\x00\x00\x00\x10skip\x00\x00\x00\x00\x00\x00\x00\x00#EXTM3U\nhttp://169.254.169.254/\n",
 ]
-CONTEXT = cast(FrontendContext, SimpleNamespace(limits=MediaLimits(), video_limits=VideoLimits()))
-
-
-def identify(data: bytes) -> tuple[MediaKind, str]:
-    return _identify(UploadFile(io.BytesIO(data), size=len(data), filename="x"), len(data), CONTEXT)
 
 
 @pytest.mark.parametrize("junk", JUNK)
-def test_junk_with_a_box_name_at_offset_4_is_not_accepted_as_a_video(junk: bytes) -> None:
-    assert identify_video(io.BytesIO(junk), len(junk)) is None
-    with pytest.raises(NotAnImage, match="or a video"):
-        identify(junk)
+def test_junk_with_a_box_name_at_offset_4_is_refused_with_the_reason(junk: bytes) -> None:
+    file = io.BytesIO(junk)
+    with pytest.raises(DamagedVideo, match="video but is not one: its structure is damaged or cut short"):
+        identify_video(file, len(junk))
+    assert file.tell() == 0
+
+
+def test_files_that_do_not_start_like_a_video_are_left_to_the_image_check() -> None:
+    for data in (b"\x89PNG\r\n\x1a\n" + bytes(100), b"hello, I am a text file\n" * 10):
+        assert identify_video(io.BytesIO(data), len(data)) is None
 
 
 @pytest.mark.parametrize(
@@ -61,7 +57,6 @@ def test_real_videos_are_accepted_and_the_file_is_left_where_it_was(
     file = io.BytesIO(data)
     assert identify_video(file, len(data)) == content_type
     assert file.tell() == 0
-    assert identify(data) == (MediaKind.VIDEO, content_type)
 
 
 def test_a_movie_header_at_the_end_behind_a_large_media_box_is_found() -> None:
@@ -69,13 +64,15 @@ def test_a_movie_header_at_the_end_behind_a_large_media_box_is_found() -> None:
     data = video_bytes(seconds=0.2, width=64, height=64, container="mp4")
     assert data.index(b"moov") > data.index(b"mdat")
     assert identify_video(io.BytesIO(data), len(data)) == "video/mp4"
-    assert identify_video(io.BytesIO(data[: data.index(b"moov") - 4]), len(data)) is None  # cut before
+    cut = data[: data.index(b"moov") - 4]  # an interrupted copy
+    with pytest.raises(DamagedVideo, match="cut short"):
+        identify_video(io.BytesIO(cut), len(cut))
 
 
 async def test_the_worker_refuses_junk_before_running_ffprobe(tmp_path: Path) -> None:
     source = tmp_path / "original"
     source.write_bytes(JUNK[0])
-    with pytest.raises(NotAVideo, match="not a video file"):
+    with pytest.raises(DamagedVideo, match="starts like a QuickTime"):
         await probe_video(source, ffprobe=str(tmp_path / "no-such-ffprobe"))
 
 

@@ -51,9 +51,10 @@ async def probe_video(path: Path, ffprobe: str = "ffprobe") -> VideoProbe:
 
 
 def _check_container(path: Path) -> None:
+    """`NotAVideo` (or `DamagedVideo`) with the reason when the file is no container we accept."""
     with path.open("rb") as file:
         if identify_video(file, path.stat().st_size) is None:
-            raise NotAVideo(f"not a video file: its container is damaged or not one of {_CONTAINERS}")
+            raise NotAVideo(f"not a video file (accepted: {_CONTAINERS})")
 
 
 async def run_ffprobe(path: Path, ffprobe: str = "ffprobe") -> dict[str, Any]:

@@ -14,15 +14,26 @@ from typing import Any
 import httpx
 import yaml
 
-from infra.local.debian import prometheus_path
+from infra.local.debian import ensure_debian_binary, prometheus_path
 from infra.local.processes import ManagedProcess, wait_for_port
 from infra.local.stack import LocalStack
 
+#: Compose's alert rules (infra/prometheus/rules.yml), the same file for the local server.
+RULES = Path(__file__).resolve().parents[1] / "prometheus" / "rules.yml"
 
-def local_config(targets: Mapping[str, Sequence[str]], scrape_interval: str = "2s") -> dict[str, Any]:
+
+def promtool_path() -> str:
+    """Debian's promtool (checks configs and rules, runs rule unit tests); comes with the server."""
+    return ensure_debian_binary("promtool", "prometheus")
+
+
+def local_config(
+    targets: Mapping[str, Sequence[str]], scrape_interval: str = "2s", rule_files: Sequence[Path] = ()
+) -> dict[str, Any]:
     """A Prometheus config scraping `/metrics` of each job's `host:port` targets."""
     return {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+        "rule_files": [str(path) for path in rule_files],
         "scrape_configs": [
             {"job_name": job, "static_configs": [{"targets": list(addresses)}]}
             for job, addresses in targets.items()
@@ -49,12 +60,18 @@ class PrometheusServer:
     """One Prometheus server with its data under `data_dir`, listening on 127.0.0.1:`port`."""
 
     def __init__(
-        self, data_dir: Path, port: int, targets: Mapping[str, Sequence[str]], log_path: Path
+        self,
+        data_dir: Path,
+        port: int,
+        targets: Mapping[str, Sequence[str]],
+        log_path: Path,
+        rule_files: Sequence[Path] = (RULES,),
     ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.config_path = data_dir / "prometheus.yml"
         self.targets = targets
+        self.rule_files = rule_files
         self.process = ManagedProcess(
             name="prometheus",
             argv=[
@@ -72,7 +89,7 @@ class PrometheusServer:
 
     def start(self, timeout: float = 60) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(yaml.safe_dump(local_config(self.targets)))
+        self.config_path.write_text(yaml.safe_dump(local_config(self.targets, rule_files=self.rule_files)))
         self.process.start()
         wait_for_port("127.0.0.1", self.port, timeout=timeout, process=self.process)
 
@@ -96,6 +113,13 @@ class PrometheusServer:
                 return health
             time.sleep(0.5)
         raise TimeoutError(f"not every target is up after {timeout}s: {health}\n{self.process.log_tail()}")
+
+    def rule_groups(self) -> dict[str, list[str]]:
+        """The loaded alerting and recording rules: group name -> rule names."""
+        response = httpx.get(f"{self.url}/api/v1/rules", timeout=10)
+        response.raise_for_status()
+        groups = response.json()["data"]["groups"]
+        return {group["name"]: [rule["name"] for rule in group["rules"]] for group in groups}
 
     def query(self, expression: str) -> list[dict[str, Any]]:
         response = httpx.get(f"{self.url}/api/v1/query", params={"query": expression}, timeout=10)

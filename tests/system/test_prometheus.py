@@ -1,30 +1,72 @@
-"""Debian's Prometheus scrapes every HTTP service of the local stack (installed with apt when missing)."""
+"""Debian's Prometheus scrapes every process of the local stack, workers included, with the alert
+rules of compose loaded (installed with apt when missing)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 from infra.local.processes import free_port
-from infra.local.prometheus import PrometheusServer
+from infra.local.prometheus import PrometheusServer, stack_targets
+from tests.eventually import eventually
 from tests.system.conftest import Site
 
 
-def test_prometheus_scrapes_every_service(small_site: Site, tmp_path: Path) -> None:
-    config = small_site.stack.config
-    targets = {
-        "frontend": [f"127.0.0.1:{config.frontend_port}"],
-        "metrics": [f"127.0.0.1:{config.metrics_port}"],
-        "monitoring": [f"127.0.0.1:{config.monitoring_port}"],
+def _samples(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """One /metrics page as {(sample name, labels): value}."""
+    text = httpx.get(url, timeout=10).text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
     }
+
+
+def test_prometheus_scrapes_every_service_and_worker(small_site: Site, tmp_path: Path) -> None:
+    targets = stack_targets(small_site.stack)
+    assert set(targets) == {"frontend", "metrics", "monitoring", "reencoder"}
     server = PrometheusServer(tmp_path / "prometheus", free_port(), targets, tmp_path / "prometheus.log")
     server.start()
     try:
         health = server.wait_all_up()
-        assert sorted(name.split("/")[0] for name in health) == ["frontend", "metrics", "monitoring"]
+        assert sorted({name.split("/")[0] for name in health}) == sorted(targets)
         for _ in range(10):
             small_site.http.get("/api/jobs")
         # The figures the Grafana dashboards chart are there to query.
         assert server.query("up == 1")
         assert {r["metric"]["job"] for r in server.query("up")} == set(targets)
+        # Compose's alert rules, loaded by the same server.
+        groups = server.rule_groups()
+        assert {"processes", "work", "infrastructure"} <= set(groups)
+        assert "ServiceDown" in groups["processes"]
+        # Every consumer of the worker, per group.
+        waiting = server.query("reencode_consumer_waiting_on_infrastructure")
+        assert {r["metric"]["group"] for r in waiting} >= {"reencoder", "reencoder.video-tasks"}
     finally:
         server.stop()
+
+
+def test_a_workers_metrics_show_a_finished_job(small_site: Site) -> None:
+    (port,) = small_site.stack.metrics_ports.values()  # the small site has one worker
+    url = f"http://127.0.0.1:{port}/metrics"
+    done = ("reencode_work_finished_total", frozenset({("kind", "image"), ("outcome", "done")}))
+    before = _samples(url)[done]
+
+    job_id = small_site.upload_ok()
+    assert small_site.wait_for(job_id)["status"] == "done"
+
+    samples = eventually(
+        lambda: _samples(url), until=lambda s: s[done] >= before + 1, timeout=30, what="the job counted"
+    )
+    image = frozenset({("kind", "image")})
+    assert samples[("reencode_work_bytes_in_total", image)] > 0
+    assert samples[("reencode_work_bytes_out_total", image)] > 0
+    assert samples[("reencode_queue_wait_seconds_count", image)] >= 1
+    ladder = frozenset({("kind", "image"), ("rung", "ladder")})
+    assert samples[("reencode_encode_seconds_count", ladder)] >= 1
+    assert samples[("reencode_encode_seconds_sum", ladder)] > 0
+    assert samples[("reencode_work_in_progress", image)] == 0
+    jobs = frozenset({("group", "reencoder"), ("topic", "jobs.requested")})
+    assert samples[("reencode_consumer_waiting_on_infrastructure", jobs)] == 0

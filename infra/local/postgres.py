@@ -111,6 +111,10 @@ class PostgresServer:
         """Initialise the cluster on first use, then start the server (see `wait_ready`)."""
         if not (self.data_dir / "PG_VERSION").is_file():
             self._initdb()
+        elif self._as_user:
+            # Again at every start: a parent may have lost the bit meanwhile (pytest makes its
+            # base temporary folder 0700 at each session's start), and a restart would then fail.
+            _allow_traversal(self.data_dir.parent)
         self.process.start()
 
     def wait_ready(self, timeout: float = 60.0) -> None:

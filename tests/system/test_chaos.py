@@ -8,6 +8,8 @@ session's servers other tests use.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from infra.chaos.faults import consumed_in_groups
 from infra.chaos.plan import ChaosPlan
 from infra.chaos.report import print_report
 from infra.chaos.run import run_chaos
+from infra.local.stack import REPO_ROOT
 from tests.conftest import CACHE_DIR
 
 SHORT = ChaosPlan(
@@ -33,11 +36,15 @@ SHORT = ChaosPlan(
 
 
 @pytest.mark.timeout(1200)
-def test_every_accepted_upload_ends_done_once_through_kills_outages_and_poison(tmp_path: Path) -> None:
+def test_every_accepted_upload_ends_done_once_through_kills_outages_and_poison() -> None:
+    # Under .state, not pytest's temporary folder: another session's pytest may make that 0700
+    # (PostgreSQL, running as its own user, could not start again) or delete it while we run.
+    (REPO_ROOT / ".state" / "chaos").mkdir(parents=True, exist_ok=True)
+    state_dir = Path(tempfile.mkdtemp(prefix="test-", dir=REPO_ROOT / ".state" / "chaos"))
     console = Console(width=120, record=True)
-    result = run_chaos(SHORT, tmp_path / "chaos", console, cache_dir=CACHE_DIR)
+    result = run_chaos(SHORT, state_dir, console, cache_dir=CACHE_DIR)
     print_report(console, result)
-    report = console.export_text()
+    report = f"{console.export_text()}\nlogs and data kept in {state_dir}"
     findings = result.findings
 
     assert findings.holds, "\n".join([*findings.violations(), report])
@@ -51,3 +58,4 @@ def test_every_accepted_upload_ends_done_once_through_kills_outages_and_poison(t
     assert findings.done == findings.accepted
     # Two poison records on each topic the frontend and the workers consume.
     assert findings.poison == 2 * len(consumed_in_groups())
+    shutil.rmtree(state_dir, ignore_errors=True)

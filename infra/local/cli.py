@@ -14,6 +14,7 @@ from rich.console import Console
 
 from infra.local.stack import LocalStack, StackConfig
 from infra.ops.commands import register as register_ops_commands
+from infra.ops.users import register as register_user_commands
 from services.simulator.cli import register as register_simulator_command
 from shared.database import create_schema, make_engine
 from shared.events import ALL_TOPICS
@@ -134,6 +135,25 @@ def run_full(
         console.print("stopped; data kept in", str(topology.config.state_dir))
 
 
+db_app = typer.Typer(help="The database of `make run-full`: a primary and its synchronous replica.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("promote")
+def db_promote(
+    state_dir: Path | None = typer.Option(None, help="The run-full state folder [default: .state/full]."),
+) -> None:
+    """Promote the replica after the primary is lost; the services reconnect to it by themselves."""
+    from infra.local.full import FullConfig, FullTopology
+
+    topology = FullTopology(
+        FullConfig(state_dir=state_dir or STATE_DIR / "full", cache_dir=STATE_DIR / "cache")
+    )
+    topology.postgres.promote()
+    console.print(f"the replica on port {topology.postgres.replica.port} is now the primary")
+
+
 # After `init` and `run`, so `--help` lists the operator commands below them.
 register_ops_commands(app)
+register_user_commands(app)
 register_simulator_command(app)

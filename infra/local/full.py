@@ -92,6 +92,8 @@ class FullConfig:
     minio_console_port: int = 9001
     postgres_ports: list[int] = field(default_factory=lambda: [5432, 5433])
     prometheus_port: int = 9090
+    #: One per worker instance whose compose environment names a port it serves (its /metrics).
+    worker_ports: list[int] = field(default_factory=lambda: [9100, 9101, 9102])
     #: Extra environment for every service (tests shorten limits with it).
     service_env: dict[str, str] = field(default_factory=dict)
 
@@ -110,6 +112,7 @@ class FullConfig:
             minio_console_port=free_port(),
             postgres_ports=[free_port() for _ in range(2)],
             prometheus_port=free_port(),
+            worker_ports=[free_port() for _ in range(3)],
         )
 
     @property
@@ -182,6 +185,26 @@ class FullTopology:
             "frontend:8000": [loopback(port) for port in config.frontend_ports],
         }
         self.instances: dict[str, tuple[ComposeService, int | None]] = {}
+        #: Per instance, the `*_PORT` variables compose sets (one port for every replica, each
+        #: container having its own address) with a loopback port of its own.
+        self.served_ports: dict[str, dict[str, int]] = self._assign_served_ports()
+
+    def _assign_served_ports(self) -> dict[str, dict[str, int]]:
+        spare = iter(self.config.worker_ports)
+        served: dict[str, dict[str, int]] = {}
+        for service in self.apps.values():
+            keys = sorted(key for key in service.environment if key.endswith("_PORT"))
+            if service.one_shot or not keys:
+                continue
+            for instance in instance_names(service):
+                for key in keys:
+                    port = next(spare, None)
+                    if port is None:
+                        raise ValueError("compose has more served ports than FullConfig.worker_ports")
+                    served.setdefault(instance, {})[key] = port
+                    address = f"{service.name}:{service.environment[key]}"
+                    self.addresses.setdefault(address, []).append(f"127.0.0.1:{port}")
+        return served
 
     # --- the servers compose runs from images (created on first use: they find their binaries) ---
 
@@ -281,6 +304,7 @@ class FullTopology:
         declared = service.command[-1].removeprefix("services.")
         if port is not None:
             env[f"{http_prefixes()[declared]}PORT"] = str(port)
+        env |= {key: str(local) for key, local in self.served_ports.get(instance, {}).items()}
         return env | self.config.service_env
 
     def argv(self, service: ComposeService) -> list[str]:

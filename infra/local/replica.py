@@ -94,6 +94,20 @@ class ReplicatedPostgres:
             ).fetchone()
         return row is not None and row[0] == "sync"
 
+    def promote(self, timeout: float = 60.0) -> None:
+        """Make the replica the primary (after the primary is lost): it stops following and takes
+        writes. The services' multi-host URL finds it by itself (`target_session_attrs=read-write`).
+        The old primary must not come back as a primary: make it a replica of this one first."""
+        pg_ctl = [*self.primary._as_user, str(self.replica.bin_dir / "pg_ctl"), "promote"]
+        pg_ctl += ["-D", str(self.replica.data_dir), "--wait", "--timeout", str(int(timeout))]
+        result = subprocess.run(pg_ctl, cwd="/", capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"pg_ctl promote failed ({result.returncode}):\n{result.stderr}")
+        with psycopg.connect(self.replica.conninfo, autocommit=True) as connection:
+            row = connection.execute("SELECT pg_is_in_recovery()").fetchone()
+        if row is None or row[0]:
+            raise RuntimeError(f"the replica on port {self.replica.port} is still in recovery")
+
     def _base_backup(self) -> None:
         target = self.replica.data_dir
         target.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from infra.local.full import FullConfig, FullTopology
@@ -35,10 +36,22 @@ def full(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullTopology]:
     config = FullConfig.on_free_ports(state, cache)
     config.service_env = {"FRONTEND_LOGIN_FAILURES_PER_CLIENT": str(FAILURES_PER_CLIENT)}
     topology = FullTopology(config)
+    stopping = threading.Event()
+
+    def supervise() -> None:
+        # As `make run-full` does: a service that died is started again.
+        while not stopping.wait(1.0):
+            topology.restart_dead_services()
+
+    supervisor = threading.Thread(target=supervise)
     try:
         topology.start()
+        supervisor.start()
         yield topology
     finally:
+        stopping.set()
+        if supervisor.is_alive():
+            supervisor.join()
         topology.stop()
 
 
@@ -50,6 +63,12 @@ def client(full: FullTopology, source: str = "127.0.0.1") -> httpx.Client:
 
 def test_the_database_commits_on_both_servers(full: FullTopology) -> None:
     assert full.postgres.is_streaming()
+
+
+def test_prometheus_scrapes_every_replica_compose_runs(full: FullTopology) -> None:
+    health = full.prometheus.wait_all_up(timeout=90)
+    jobs = sorted(key.split("/")[0] for key in health)
+    assert jobs == ["dblogs", "frontend", "frontend", "metrics", "monitoring", "reencoder", "reencoder"]
 
 
 def test_a_browser_session_made_on_one_frontend_works_on_the_other(full: FullTopology) -> None:
@@ -167,9 +186,58 @@ def test_a_frontend_killed_under_traffic_is_routed_around(full: FullTopology) ->
     finally:
         stop.set()
         worker.join(timeout=60)
-        process = full.stack.services["frontend-1"]
-        process.start()
-        wait_for_port("127.0.0.1", full.config.frontend_ports[0], timeout=90, process=process)
     failed = [(at - killed_at, status) for at, status in results if status != 200]
     assert not failed, f"requests failed around the kill: {failed}"
     assert sum(1 for at, _ in results if at > killed_at) > 10
+    # The supervisor starts it again, and nginx sends it requests again.
+    wait_for_port("127.0.0.1", full.config.frontend_ports[0], timeout=90)
+    with client(full) as http:
+        eventually(
+            lambda: (
+                {http.get("/healthz").json()["instance"] for _ in range(4)} == {"frontend-1", "frontend-2"}
+            ),
+            timeout=60,
+            what="frontend-1 back behind nginx",
+        )
+
+
+def test_no_acknowledged_upload_is_lost_when_the_primary_dies_and_the_replica_is_promoted(
+    full: FullTopology,
+) -> None:
+    accepted: list[str] = []
+    refused: list[int | str] = []
+    stop = threading.Event()
+    image = image_bytes()
+
+    def uploads() -> None:
+        with client(full) as http:
+            sign_up(http)
+            while not stop.is_set():
+                try:
+                    response = http.post("/api/uploads", files={"file": ("photo.jpg", image, "image/jpeg")})
+                except httpx.HTTPError as error:
+                    refused.append(repr(error))
+                    continue
+                if response.status_code == 202:
+                    accepted.append(response.json()["job_id"])
+                else:
+                    refused.append(response.status_code)
+
+    worker = threading.Thread(target=uploads)
+    worker.start()
+    try:
+        eventually(lambda: len(accepted) >= 5, timeout=90, what="uploads accepted")
+        full.postgres.primary.process.kill()
+        before_promotion = len(accepted)
+        full.postgres.promote()
+        eventually(
+            lambda: len(accepted) >= before_promotion + 5, timeout=120, what="uploads on the new primary"
+        )
+    finally:
+        stop.set()
+        worker.join(timeout=120)
+    # Every 202 was committed on both servers: the promoted replica holds every accepted job.
+    conninfo = f"host=127.0.0.1 port={full.postgres.replica.port} user=postgres dbname=reencode"
+    with psycopg.connect(conninfo) as connection:
+        known = {row[0] for row in connection.execute("SELECT id FROM jobs")}
+    assert set(accepted) <= known, f"lost: {set(accepted) - known}"

@@ -175,3 +175,21 @@ def _secrets() -> dict[str, str]:
         "POSTGRES_PASSWORD": "pw",
         "GRAFANA_ADMIN_PASSWORD": "pw",
     }
+
+
+def test_every_prometheus_job_of_compose_has_local_targets_on_ports_of_their_own(
+    topology: FullTopology,
+) -> None:
+    import yaml
+
+    from infra.local.stack import REPO_ROOT
+
+    jobs = yaml.safe_load((REPO_ROOT / "infra" / "prometheus" / "prometheus.yml").read_text())[
+        "scrape_configs"
+    ]
+    targets = topology.prometheus_targets()
+    assert set(targets) == {job["job_name"] for job in jobs}
+    addresses = [address for local in targets.values() for address in local]
+    assert len(addresses) == len(set(addresses))
+    served = [port for ports in topology.served_ports.values() for port in ports.values()]
+    assert len(served) == len(set(served))

@@ -170,7 +170,7 @@ def identify_video(file: BinaryIO, size: int) -> str | None:
 
     The first bytes (`sniff_video`) are not enough: any file with `free` at offset 4 would pass as a
     video, under the video size limit. An MP4 or QuickTime file must be a chain of boxes that reaches
-    a movie header (`moov` holding `mvhd` and a `trak`); Matroska and WebM must name their doc type in
+    a movie header (`moov` holding `mvhd`); Matroska and WebM must name their doc type in
     the EBML header; AVI must hold its header list. Whether the streams decode is for ffprobe.
     """
     start = file.tell()
@@ -197,11 +197,11 @@ def identify_video(file: BinaryIO, size: int) -> str | None:
 
 
 def _has_movie_header(file: BinaryIO, start: int, size: int) -> bool:
-    """Walk the top-level ISO boxes to `moov`, then its children to `mvhd` and a `trak`."""
+    """Walk the top-level ISO boxes to `moov`, then its children to `mvhd`."""
     for kind, offset, length in _boxes(file, start, 0, size):
         if kind == b"moov":
             children = {child for child, _, _ in _boxes(file, start, offset + 8, offset + length)}
-            return b"mvhd" in children and b"trak" in children
+            return b"mvhd" in children
     return False
 
 

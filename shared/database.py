@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -43,6 +44,9 @@ class UserRow(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    #: May see every user's activity and every service's log (monitoring). Granted only with
+    #: `reencode users grant-operator NAME`, never by registering a name.
+    is_operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SessionRow(Base):
@@ -95,6 +99,9 @@ class JobRow(Base):
     worker_id: Mapped[str | None] = mapped_column(String(255), default=None)
     #: How many times the job was requested of the workers: 1, plus one per re-queue of a stuck job.
     attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    #: Retries of a failed job so far; a retry's new job starts from its parent's count, so a
+    #: lineage of retries (each a copy of the original) stays bounded.
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
     #: Last change of status or progress (or re-queue): how the sweeper tells a stuck job.
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)

@@ -21,9 +21,9 @@ from shared.events import JobRequested
 log = logging.getLogger(__name__)
 
 
-async def enqueue(context: FrontendContext, request: JobRequested) -> None:
+async def enqueue(context: FrontendContext, request: JobRequested, retries: int = 0) -> None:
     try:
-        await asyncio.to_thread(context.jobs.create, request)
+        await asyncio.to_thread(context.jobs.create, request, retries)
     except Exception:
         await remove_unrecorded_original(context, request)
         raise

@@ -76,8 +76,9 @@ class JobStore:
         #: None: no job ever counts as stuck (delete and retry wait for a final state).
         self.deadlines = deadlines
 
-    def create(self, request: JobRequested) -> JobRow:
-        """The job's row and its `JobRequested` in the outbox, committed together (or neither)."""
+    def create(self, request: JobRequested, retries: int = 0) -> JobRow:
+        """The job's row and its `JobRequested` in the outbox, committed together (or neither).
+        `retries`: how many retries led to it (a retry's new job starts from its parent's count)."""
         job = JobRow(
             id=request.job_id,
             kind=request.kind.value,
@@ -89,6 +90,7 @@ class JobStore:
             source_key=request.source_key,
             correlation_id=request.correlation_id,
             owner_id=request.user_id,
+            retries=retries,
         )
         with self._sessions.begin() as session:
             session.add(job)
@@ -197,6 +199,20 @@ class JobStore:
                 .execution_options(synchronize_session=False)
             )
             return bool(changed.rowcount == 1)
+
+    def claim_retry(self, job_id: str, most: int) -> int | None:
+        """Count one more retry of a job, unless it has had `most`: the new count, or None
+        (conditional, so parallel retries cannot pass the bound together)."""
+        with self._sessions.begin() as session:
+            claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.retries < most)
+                .values(retries=JobRow.retries + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:
+                return None
+            return session.scalar(select(JobRow.retries).where(JobRow.id == job_id))
 
     def _stuck(self, now: datetime) -> ColumnElement[bool]:
         """SQL: the job is stuck at `now` (queued: its latest request sent long enough ago)."""

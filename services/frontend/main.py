@@ -146,7 +146,8 @@ def add_routes(app: FastAPI, config: FrontendConfig, instance_id: str) -> Collec
     """The site's middleware and routes; returns the registry of what GET /metrics exposes."""
     # Videos may be far larger than images; each kind's own limit is checked once the file is identified.
     largest_upload = max(config.limits.max_upload_bytes, config.video.max_upload_bytes)
-    app.middleware("http")(middleware.body_size_limit(largest_upload))
+    # Innermost: every body, chunked or not, is cut at its route's limit as it is read.
+    app.add_middleware(middleware.BodySizeLimit, limit_for=middleware.upload_body_limit(largest_upload))
     app.middleware("http")(middleware.correlation_id)
     app.add_exception_handler(OperationalError, middleware.database_unavailable)
     app.middleware("http")(activity.record_activity)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -97,7 +99,8 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
         stack.start_infrastructure()
         stack.start_services(reencoders=1)
         site = httpx.Client(base_url=config.frontend_url, timeout=30)
-        sign_up(site)  # monitoring at the site's address is for signed-in operators
+        # Monitoring at the site's address is for operators, a role granted by the CLI.
+        grant_operator(stack, sign_up_named(site))
         monitoring = httpx.Client(base_url=f"http://127.0.0.1:{config.monitoring_port}", timeout=30)
         watched = Watched(stack, postgres, site, monitoring)
         watched.wait_until(
@@ -115,6 +118,25 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
         stack.stop()
         postgres.stop()
         shutil.rmtree(postgres_dir, ignore_errors=True)
+
+
+def sign_up_named(site: httpx.Client) -> str:
+    username = f"operator-{new_id()[:10]}"
+    sign_up(site, username)
+    return username
+
+
+def grant_operator(stack: LocalStack, username: str) -> None:
+    """`reencode users grant-operator NAME` against the site's database, as an administrator would."""
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.local", "users", "grant-operator", username],
+        env=stack.environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_status_shows_services_kafka_database_and_storage(watched: Watched) -> None:
@@ -160,7 +182,9 @@ def test_page_and_prometheus_metrics(watched: Watched) -> None:
 
 
 def test_one_upload_is_traced_across_services_and_shows_as_activity(watched: Watched) -> None:
-    user_id = sign_up(watched.site)
+    username = f"traced-{new_id()[:10]}"
+    user_id = sign_up(watched.site, username)
+    grant_operator(watched.stack, username)
     response = watched.site.post("/api/uploads", files={"file": ("photo.jpg", image_bytes(), "image/jpeg")})
     assert response.status_code == 202, response.text
     correlation_id = response.headers["X-Correlation-ID"]

@@ -1,4 +1,4 @@
-"""Users, sessions and failed logins in the relational database."""
+"""Users (and their operator role), sessions and login attempts in the relational database."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -75,6 +75,27 @@ class AccountStore:
         with self._sessions() as session:
             return session.scalar(select(UserRow).where(UserRow.username == username))
 
+    def username_taken(self, username: str) -> bool:
+        with self._sessions() as session:
+            return session.scalar(select(UserRow.id).where(UserRow.username == username)) is not None
+
+    def set_operator(self, username: str, operator: bool) -> bool:
+        """Grant or revoke the operator role; False when there is no such user."""
+        with self._sessions.begin() as session:
+            user = session.scalar(select(UserRow).where(UserRow.username == username.strip().lower()))
+            if user is None:
+                return False
+            user.is_operator = operator
+        return True
+
+    def operators(self) -> list[str]:
+        with self._sessions() as session:
+            return list(
+                session.scalars(
+                    select(UserRow.username).where(UserRow.is_operator).order_by(UserRow.username)
+                )
+            )
+
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
         with self._sessions.begin() as session:
             user = session.get(UserRow, user_id)
@@ -129,9 +150,29 @@ class AccountStore:
 
     # -- login attempts ------------------------------------------------------------------------
 
-    def record_login(self, username: str, client: str, succeeded: bool) -> None:
+    def begin_login(self, username: str, client: str) -> int:
+        """Record an attempt as failed before its password is verified; returns its id.
+
+        Committed before anyone counts, so parallel guesses see each other: of any number of them,
+        only as many as the limit allows find themselves under it (`finish_login` marks success).
+        """
+        attempt = LoginAttemptRow(username=username[:255], client=client[:64], succeeded=False, at=utc_now())
         with self._sessions.begin() as session:
-            session.add(LoginAttemptRow(username=username[:255], client=client[:64], succeeded=succeeded))
+            session.add(attempt)
+            session.flush()
+            return attempt.id
+
+    def finish_login(self, attempt_id: int, succeeded: bool) -> None:
+        if succeeded:
+            with self._sessions.begin() as session:
+                session.execute(
+                    update(LoginAttemptRow).where(LoginAttemptRow.id == attempt_id).values(succeeded=True)
+                )
+
+    def drop_login(self, attempt_id: int) -> None:
+        """Forget an attempt that was refused unverified (throttled): it guessed nothing."""
+        with self._sessions.begin() as session:
+            session.execute(delete(LoginAttemptRow).where(LoginAttemptRow.id == attempt_id))
 
     def failures_since(
         self, since: datetime, *, username: str | None = None, client: str | None = None

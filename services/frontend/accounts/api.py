@@ -11,9 +11,15 @@ from fastapi.security import OAuth2PasswordRequestForm
 from services.frontend.accounts.account_store import AccountTaken
 from services.frontend.accounts.activity_events import report
 from services.frontend.accounts.dependencies import SESSION_COOKIE
+from services.frontend.accounts.limits import TooMany
 from services.frontend.accounts.passwords import WeakPassword
 from services.frontend.accounts.schemas import Registration, SessionInfo, TokenOut, UserOut
-from services.frontend.accounts.service import Accounts, LoginRefused, LoginThrottled
+from services.frontend.accounts.service import (
+    Accounts,
+    LoginRefused,
+    LoginThrottled,
+    RegistrationThrottled,
+)
 from services.frontend.api.deps import AccountsDep, CurrentCaller
 from services.frontend.api.schemas import Problem
 from shared.database import UserRow
@@ -24,6 +30,12 @@ router = APIRouter(prefix="/api/auth", tags=["accounts"])
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def too_many(refusal: LoginThrottled | TooMany) -> HTTPException:
+    """429 with the reason and, when known, a `Retry-After`."""
+    headers = {"Retry-After": str(refusal.retry_after_s)} if refusal.retry_after_s else None
+    return HTTPException(429, str(refusal), headers=headers)
 
 
 async def user_out(accounts: Accounts, user: UserRow) -> UserOut:
@@ -42,16 +54,18 @@ async def user_out(accounts: Accounts, user: UserRow) -> UserOut:
     "/register",
     status_code=201,
     response_model=UserOut,
-    responses={409: {"model": Problem}, 422: {"model": Problem}},
+    responses={409: {"model": Problem}, 422: {"model": Problem}, 429: {"model": Problem}},
     summary="Create an account",
 )
 async def register(registration: Registration, request: Request, accounts: AccountsDep) -> UserOut:
     try:
-        user = await accounts.register(registration)
+        user = await accounts.register(registration, client_address(request))
     except WeakPassword as weak:
         raise HTTPException(422, str(weak)) from None
     except AccountTaken as taken:
         raise HTTPException(409, str(taken)) from None
+    except RegistrationThrottled as throttled:
+        raise too_many(throttled) from None
     report(request, ActivityKind.REGISTERED, user.id)
     return await user_out(accounts, user)
 
@@ -70,9 +84,7 @@ async def token(
     try:
         user, issued = await accounts.sign_in(form.username, form.password, client_address(request), "api")
     except LoginThrottled as throttled:
-        raise HTTPException(
-            429, str(throttled), headers={"Retry-After": str(throttled.retry_after_s)}
-        ) from None
+        raise too_many(throttled) from None
     except LoginRefused as refused:
         report(request, ActivityKind.LOGIN_FAILED, None, subject=f"user:{form.username.strip().lower()[:64]}")
         raise HTTPException(401, str(refused), headers={"WWW-Authenticate": "Bearer"}) from None

@@ -22,7 +22,9 @@ from shared.database import UserRow
 SESSION_COOKIE = "reencode_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
-OPERATORS_ONLY = "monitoring is for operators; ask one to add you to FRONTEND_OPERATORS"
+OPERATORS_ONLY = (
+    "monitoring is for operators; an administrator grants it with `reencode users grant-operator`"
+)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
@@ -91,12 +93,10 @@ async def current_user(caller: Annotated[Caller, Depends(current_caller)]) -> Us
     return caller.user
 
 
-async def current_operator(
-    caller: Annotated[Caller, Depends(current_caller)],
-    accounts: Annotated[Accounts, Depends(get_accounts)],
-) -> Caller:
-    """Monitoring shows every user's activity and every service's logs: operators only."""
-    if not accounts.settings.is_operator(caller.user.username):
+async def current_operator(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    """Monitoring shows every user's activity and every service's logs: operators only (a role
+    stored with the user, read afresh with the session on every request)."""
+    if not caller.user.is_operator:
         raise HTTPException(403, OPERATORS_ONLY)
     return caller
 

@@ -24,7 +24,12 @@ from services.frontend.accounts.api import client_address
 from services.frontend.accounts.dependencies import CSRF_FIELD, SESSION_COOKIE, get_accounts
 from services.frontend.accounts.passwords import WeakPassword
 from services.frontend.accounts.schemas import Registration
-from services.frontend.accounts.service import Accounts, LoginRefused, LoginThrottled
+from services.frontend.accounts.service import (
+    Accounts,
+    LoginRefused,
+    LoginThrottled,
+    RegistrationThrottled,
+)
 from services.frontend.api.deps import AccountsDep, OptionalCaller, PageCaller
 from shared.events import ActivityKind
 
@@ -125,7 +130,7 @@ async def register(
     again = {"username": username, "email": email}
     try:
         registration = Registration(username=username, email=email, password=password)
-        user = await accounts.register(registration)
+        user = await accounts.register(registration, client_address(request))
     except ValidationError as invalid:
         message = "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in invalid.errors())
         return _form_page(request, "register.html", 422, error=message, **again)
@@ -133,8 +138,11 @@ async def register(
         return _form_page(request, "register.html", 422, error=str(weak).capitalize() + ".", **again)
     except AccountTaken as taken:
         return _form_page(request, "register.html", 409, error=str(taken).capitalize() + ".", **again)
+    except RegistrationThrottled as throttled:
+        return _form_page(request, "register.html", 429, error=str(throttled).capitalize() + ".", **again)
     report(request, ActivityKind.REGISTERED, user.id)
-    _, issued = await accounts.sign_in(registration.username, password, client_address(request), "browser")
+    # The new user just chose this password: a session, without a second hash or the login throttle.
+    issued = await accounts.open_session(user, "browser")
     return _signed_in(request, accounts, issued, "/")
 
 

@@ -16,10 +16,11 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from services.frontend.api.deps import Context, CurrentUser, OwnedJob
+from services.frontend.api.deps import AccountsDep, Context, CurrentUser, OwnedJob
 from services.frontend.api.schemas import JobList, JobOut, Problem, UploadAccepted
 from services.frontend.eta import EtaEstimator
 from services.frontend.job_queue import enqueue
+from services.frontend.upload_rules import UploadRefused, check_quota
 from shared.events import (
     MEDIA_DELETED,
     JobRequested,
@@ -145,7 +146,7 @@ async def delete_job(job: OwnedJob, context: Context, user: CurrentUser) -> Resp
     summary="Re-encode a failed job's original again, as a new job",
 )
 async def retry_job(
-    failed: OwnedJob, request: Request, context: Context, user: CurrentUser
+    failed: OwnedJob, request: Request, context: Context, user: CurrentUser, accounts: AccountsDep
 ) -> UploadAccepted:
     """The original is copied inside storage to a new job, so the new attempt starts clean: no
     marker, partial output or late status event of the failed one can touch it. The failed job
@@ -159,6 +160,17 @@ async def retry_job(
     store = context.store
     if await asyncio.to_thread(store.stat, store.uploads_bucket, failed.source_key) is None:
         raise HTTPException(410, f"the original of job {job_id!r} is gone; please upload it again")
+    # Each retry stores another copy of the original: it counts against the quota, and a job (with
+    # the retries made from it) is retried only so often.
+    stored = (await asyncio.to_thread(accounts.store.stats, user.id)).bytes
+    try:
+        check_quota(stored, accounts.settings.stored_bytes_per_user, failed.size_bytes)
+    except UploadRefused as refused:
+        raise HTTPException(refused.status_code, refused.detail) from None
+    most = accounts.settings.retries_per_job
+    retries = await asyncio.to_thread(context.jobs.claim_retry, job_id, most)
+    if retries is None:
+        raise HTTPException(409, f"job {job_id!r} was retried {most} times already; please upload it again")
     new_job_id = new_id()
     retry = JobRequested(
         correlation_id=current_correlation_id() or new_id(),
@@ -171,7 +183,7 @@ async def retry_job(
         user_id=user.id,
     )
     await asyncio.to_thread(store.copy, store.uploads_bucket, failed.source_key, retry.source_key)
-    await enqueue(context, retry)
+    await enqueue(context, retry, retries)
     log.info("job %s retries failed job %s", retry.job_id, job_id)
     return UploadAccepted(
         job_id=retry.job_id, status_url=str(request.url_for("get_job", job_id=retry.job_id))

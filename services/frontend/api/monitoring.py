@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic_settings import SettingsConfigDict
 
 from services.frontend.accounts.dependencies import OPERATORS_ONLY, current_operator
-from services.frontend.api.deps import AccountsDep, PageCaller
+from services.frontend.api.deps import PageCaller
 from services.frontend.api.proxy import BackendAddress, forward_get
 from services.frontend.api.schemas import Problem
 from services.frontend.context import FrontendContext
@@ -35,10 +35,10 @@ async def _forward(request: Request, path: str) -> StreamingResponse:
 
 
 @router.get("/monitoring", include_in_schema=False, response_model=None)
-async def monitoring_page(request: Request, caller: PageCaller, accounts: AccountsDep) -> Response:
+async def monitoring_page(request: Request, caller: PageCaller) -> Response:
     if caller is None:
         return RedirectResponse("/login?next=/monitoring", status_code=303)
-    if not accounts.settings.is_operator(caller.user.username):
+    if not caller.user.is_operator:
         raise HTTPException(403, OPERATORS_ONLY)
     return await _forward(request, "/monitoring")
 

@@ -3,8 +3,8 @@
 `main.py` installs them; the request-wide ones are exported here by name.
 """
 
-from services.frontend.middleware.body_size import body_size_limit
+from services.frontend.middleware.body_size import BodySizeLimit, upload_body_limit
 from services.frontend.middleware.correlation import correlation_id
 from services.frontend.middleware.database_errors import database_unavailable
 
-__all__ = ["body_size_limit", "correlation_id", "database_unavailable"]
+__all__ = ["BodySizeLimit", "correlation_id", "database_unavailable", "upload_body_limit"]

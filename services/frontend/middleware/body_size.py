@@ -1,38 +1,113 @@
-"""Refusing oversized bodies from their Content-Length, before reading them."""
+"""Cutting every request body at its route's limit, whether it says its length or not (ASGI).
+
+A body that announces a `Content-Length` over the limit is refused before a byte of it is read. A
+body without one (chunked transfer encoding) or one that lies about it is counted as it arrives
+and cut with the same 413 once it passes the limit, so no route ever reads more than its limit:
+`request.body()`, `request.json()`, `request.form()` and the upload's own streaming parser all read
+through the counting `receive`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Callable
 
-from fastapi import Request, Response
-from fastapi.responses import JSONResponse
-
-from services.frontend.middleware.correlation import Next
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: Forms and JSON bodies are small; only uploads may be large.
 SMALL_BODY_BYTES = 64 * 1024
+#: Multipart framing (boundaries, part headers, a few small fields) around an upload's file.
+MULTIPART_ALLOWANCE = 64 * 1024
 
 
-def body_size_limit(
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` once a body passes its route's limit; answered 413 with the reason."""
+
+    def __init__(self, limit: int, *, announced: int | None = None) -> None:
+        told = f"request body is {announced:,} bytes" if announced is not None else "request body is"
+        super().__init__(413, f"{told}, over the limit of {limit:,} bytes")
+        self.limit = limit
+
+
+def upload_body_limit(
     max_upload_bytes: int, upload_paths: frozenset[str] = frozenset({"/api/uploads"})
-) -> Callable[[Request, Next], Awaitable[Response]]:
-    """Answer 413 from Content-Length alone, so a huge body is not received before refusing it.
+) -> Callable[[str], tuple[int, int]]:
+    """For a path: (the bytes its body may have, the limit to name in the refusal).
 
-    Uploads may be up to `max_upload_bytes`; every other route (sign-in forms, JSON) to 64 KiB, so an
-    oversized form cannot make the server parse megabytes into memory.
+    Uploads may be up to `max_upload_bytes` (plus multipart framing); every other route (sign-in
+    forms, JSON) to 64 KiB, so an oversized form cannot make the server parse megabytes into memory.
     """
-    # Multipart framing adds a little around the file itself.
-    upload_allowance = max_upload_bytes + 64 * 1024
 
-    async def middleware(request: Request, call_next: Next) -> Response:
-        length = request.headers.get("content-length", "")
-        limit = upload_allowance if request.url.path in upload_paths else SMALL_BODY_BYTES
-        if length.isdigit() and int(length) > limit:
-            shown = max_upload_bytes if limit == upload_allowance else limit
-            return JSONResponse(
-                {"detail": f"request body is {int(length):,} bytes, over the limit of {shown:,} bytes"},
-                status_code=413,
-            )
-        return await call_next(request)
+    def limit_for(path: str) -> tuple[int, int]:
+        if path in upload_paths:
+            return max_upload_bytes + MULTIPART_ALLOWANCE, max_upload_bytes
+        return SMALL_BODY_BYTES, SMALL_BODY_BYTES
 
-    return middleware
+    return limit_for
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 (JSON `{"detail": ...}`) for any body over its path's limit."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], tuple[int, int]]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        allowed, shown = self.limit_for(scope.get("path", ""))
+        length = _content_length(scope)
+        if length is not None and length > allowed:
+            await _refuse(send, BodyTooLarge(shown, announced=length))
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > allowed:
+                    raise BodyTooLarge(shown)
+            return message
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, watching_send)
+        except BodyTooLarge as too_large:
+            # Normally the exception middleware inside answers it; this is for reads outside it.
+            if started:
+                raise
+            await _refuse(send, too_large)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isdigit() else None
+    return None
+
+
+async def _refuse(send: Send, error: BodyTooLarge) -> None:
+    body = json.dumps({"detail": error.detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from infra.local.jmx_exporter import JmxExporter
 from infra.local.processes import ManagedProcess, free_port, log_tail, wait_for_port
 
 KAFKA_VERSION = "4.4.0"
@@ -148,6 +149,8 @@ class KafkaNode:
     controller_port: int
     directory: Path
     process: ManagedProcess
+    #: Where the JMX exporter agent serves this node's /metrics (None: no agent).
+    metrics_port: int | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -169,6 +172,9 @@ class KafkaCluster:
     metadata log as a single-voter dynamic quorum (`--standalone`); several nodes use a static
     voter set (`controller.quorum.voters`), which fixes every controller's address in the
     configuration rather than in the log, so a restart on other ports still finds the quorum.
+
+    Opt-in broker metrics: with `jmx_exporter` (see infra/local/jmx_exporter.py), each node runs the
+    Prometheus JMX exporter agent on its `metrics_ports` entry (free ports by default).
     """
 
     def __init__(
@@ -180,6 +186,8 @@ class KafkaCluster:
         controller_ports: list[int] | None = None,
         logs_dir: Path | None = None,
         heap: str = "512m",
+        jmx_exporter: JmxExporter | None = None,
+        metrics_ports: list[int] | None = None,
     ) -> None:
         if nodes < 1:
             raise ValueError("a Kafka cluster needs at least one node")
@@ -190,6 +198,11 @@ class KafkaCluster:
         self.state_dir = state_dir
         self.jars_dir = jars_dir
         self.heap = heap
+        self.jmx_exporter = jmx_exporter
+        if jmx_exporter is not None:
+            metrics_ports = metrics_ports or [free_port() for _ in range(nodes)]
+            if len(metrics_ports) != nodes:
+                raise ValueError(f"{nodes} node(s) need {nodes} metrics port(s)")
         logs_dir = logs_dir or state_dir / "logs"
         self.nodes = [
             KafkaNode(
@@ -199,9 +212,13 @@ class KafkaCluster:
                 directory=state_dir / f"node-{node_id}",
                 process=ManagedProcess(
                     name=f"kafka-{node_id}",
-                    argv=self._argv(state_dir / f"node-{node_id}" / "server.properties"),
+                    argv=self._argv(
+                        state_dir / f"node-{node_id}" / "server.properties",
+                        metrics_ports[node_id] if metrics_ports else None,
+                    ),
                     log_path=logs_dir / f"kafka-{node_id}.log",
                 ),
+                metrics_port=metrics_ports[node_id] if metrics_ports else None,
             )
             for node_id in range(nodes)
         ]
@@ -365,12 +382,18 @@ class KafkaCluster:
         lines += [f"{key}={value}" for key, value in settings.items()]
         return "\n".join(lines) + "\n"
 
-    def _argv(self, config_path: Path) -> list[str]:
+    def _argv(self, config_path: Path, metrics_port: int | None = None) -> list[str]:
+        agent = (
+            [self.jmx_exporter.jvm_option(metrics_port)]
+            if self.jmx_exporter is not None and metrics_port is not None
+            else []
+        )
         return [
             java_executable(),
             f"-Xms{self.heap}",
             f"-Xmx{self.heap}",
             *_JVM_OPTIONS,
+            *agent,
             f"-Dlog4j2.configurationFile={BROKER_LOG_CONFIG}",
             "-cp",
             f"{self.jars_dir}/*",

@@ -104,9 +104,12 @@ class FaultInjector:
         """Upload a job, wait until a worker holds it, SIGKILL that worker; recovered once the job is done."""
         video = bool(video_every) and number % video_every == 0
         job_id = None
+        deadline = time.monotonic() + self.recovery_s
         while job_id is None:
             job_id = self.prober.upload(self.victim_video if video else self.victim_image)
             if job_id is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the site accepted no upload for {self.recovery_s:.0f} s")
                 time.sleep(1.0)
         worker = self._wait_for_worker(job_id, timeout_s=60.0)
         if worker is None:

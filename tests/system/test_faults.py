@@ -7,7 +7,8 @@ task, real progress included), and monitoring with a lag window far shorter than
 - a long video task is busy, not stuck (it commits only when it ends), while a consumer that takes
   records and never commits still raises `kafka.group_stuck`;
 - the database stopped while DONE events arrive loses nothing: the status recorder retries the
-  outage (lesson 11), every job ends done, nothing is dead-lettered.
+  outage (lesson 11), every job ends done, nothing is dead-lettered;
+- a worker that crashed and was restarted under its name shows one restart more.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +192,7 @@ def test_a_long_video_task_is_busy_not_stuck_while_a_consumer_that_never_commits
 def test_the_database_stopped_while_done_events_arrive_loses_no_job(faults: FaultSite) -> None:
     site = faults.site
     # Uploaded side by side, so the one worker still has most of them to encode when the database stops.
-    with ThreadPoolExecutor(max_workers=8) as uploads:
+    with ThreadPoolExecutor(max_workers=3) as uploads:  # a user may send three at once
         jobs = list(uploads.map(lambda _: site.upload_ok(image_bytes(2400, 1800)), range(8)))
     # The worker goes on encoding and announcing DONE; the status recorder cannot write them.
     stopped_at = utc_now()
@@ -219,3 +221,35 @@ def test_the_database_stopped_while_done_events_arrive_loses_no_job(faults: Faul
         if event.job_id in jobs and event.status is JobStatus.DONE
     ]
     assert any(stopped_at <= at <= started_at for at in done), (stopped_at, started_at, sorted(done))
+
+
+def test_a_crashed_worker_restarted_by_the_supervisor_shows_one_restart(faults: FaultSite) -> None:
+    stack = faults.site.stack
+    before = next(s for s in faults.status()["services"] if s["instance_id"] == "reencoder-1")
+    stack.services["reencoder-1"].kill()  # no farewell beat: a crash
+    eventually(
+        stack.restart_dead_services,
+        until=lambda restarted: "reencoder-1" in restarted,
+        timeout=WITHIN_S,
+        interval=0.5,
+        what="the supervisor restarts reencoder-1",
+    )
+
+    def worker() -> dict[str, Any]:
+        instance: dict[str, Any] = next(
+            s for s in faults.status()["services"] if s["instance_id"] == "reencoder-1"
+        )
+        return instance
+
+    after = eventually(
+        worker,
+        until=lambda s: s["up"] and s["restarts"] == before["restarts"] + 1,
+        timeout=WITHIN_S,
+        interval=0.5,
+        what="monitoring counts reencoder-1's restart",
+    )
+    assert after["last_restart_crashed"] is True
+    assert datetime.fromisoformat(after["started_at"]) > datetime.fromisoformat(before["started_at"])
+    assert after["last_restart_at"] == after["started_at"]
+    page = faults.monitoring.get("/monitoring/static/monitoring.js").text
+    assert "s.restarts" in page

@@ -25,6 +25,7 @@ import yaml
 from sqlalchemy.engine import URL, make_url
 
 from infra.local.compose_file import ComposeService, load_services, required_variables
+from infra.local.jmx_exporter import COMPOSE_PORT as JMX_COMPOSE_PORT
 from infra.local.nginx import NginxServer, upstream_servers
 from infra.local.postgres import SERVER_USER, _allow_traversal
 from infra.local.processes import ManagedProcess, free_port, wait_for_port
@@ -45,7 +46,8 @@ NOT_RUN = {
 #: Compose services run by the infrastructure classes rather than from a command.
 INFRASTRUCTURE = {"postgres", "minio", "lb", "prometheus"}
 #: Which compose services' processes are the Kafka nodes.
-KAFKA_IMAGE = "apache/kafka"
+#: Apache's image, or compose's build of it with the JMX exporter agent (infra/kafka/Dockerfile).
+KAFKA_IMAGE = ("apache/kafka", "reencode-kafka")
 #: The lb's address as the frontends see it locally (compose trusts its network instead).
 LOCAL_VARIABLES = {"FRONTEND_FORWARDED_ALLOW_IPS": "127.0.0.1"}
 
@@ -88,6 +90,8 @@ class FullConfig:
     monitoring_port: int = 8002
     kafka_ports: list[int] = field(default_factory=lambda: [9092, 9094, 9096])
     controller_ports: list[int] = field(default_factory=lambda: [9093, 9095, 9097])
+    #: The brokers' JMX exporter /metrics, as compose's on :7071.
+    kafka_metrics_ports: list[int] = field(default_factory=lambda: [7071, 7072, 7073])
     minio_port: int = 9000
     minio_console_port: int = 9001
     postgres_ports: list[int] = field(default_factory=lambda: [5432, 5433])
@@ -108,6 +112,7 @@ class FullConfig:
             monitoring_port=free_port(),
             kafka_ports=[free_port() for _ in range(3)],
             controller_ports=[free_port() for _ in range(3)],
+            kafka_metrics_ports=[free_port() for _ in range(3)],
             minio_port=free_port(),
             minio_console_port=free_port(),
             postgres_ports=[free_port() for _ in range(2)],
@@ -165,6 +170,7 @@ class FullTopology:
                 kafka_nodes=len(kafka_nodes),
                 kafka_ports=config.kafka_ports,
                 controller_ports=config.controller_ports,
+                kafka_metrics_ports=config.kafka_metrics_ports,
                 minio_port=config.minio_port,
                 minio_console_port=config.minio_console_port,
                 storage_access_key=secret["STORAGE_ACCESS_KEY"],
@@ -177,6 +183,10 @@ class FullTopology:
             **{
                 f"{node}:29092": [loopback(port)]
                 for node, port in zip(kafka_nodes, config.kafka_ports, strict=True)
+            },
+            **{
+                f"{node}:{JMX_COMPOSE_PORT}": [loopback(port)]
+                for node, port in zip(kafka_nodes, config.kafka_metrics_ports, strict=True)
             },
             "minio:9000": [loopback(config.minio_port)],
             "postgres:5432": [loopback(port) for port in config.postgres_ports],

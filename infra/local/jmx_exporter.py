@@ -19,6 +19,8 @@ from pathlib import Path
 _KAFKA_DIR = Path(__file__).resolve().parents[1] / "kafka"
 POM = _KAFKA_DIR / "jmx-exporter" / "pom.xml"
 CONFIG = _KAFKA_DIR / "jmx-exporter.yml"
+#: Where compose's brokers serve the agent's /metrics (EXTRA_ARGS in docker-compose.yml).
+COMPOSE_PORT = 7071
 
 
 @dataclass(frozen=True)

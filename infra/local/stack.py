@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra.local.jmx_exporter import ensure_jmx_exporter
 from infra.local.kafka import KafkaCluster, ensure_kafka_jars
 from infra.local.objectstore import MinioServer, ensure_minio_binary
 from infra.local.processes import ManagedProcess, free_port, wait_for_port
@@ -49,6 +50,8 @@ class StackConfig:
     storage_secret_key: str = "reencode-secret"
     #: Extra environment for every service (tests shorten timeouts with it).
     service_env: dict[str, str] = field(default_factory=dict)
+    #: One per Kafka node: its JMX exporter's /metrics port. Empty (the default): no agent.
+    kafka_metrics_ports: list[int] = field(default_factory=list)
 
     @classmethod
     def on_free_ports(cls, state_dir: Path, cache_dir: Path, kafka_nodes: int = 1) -> StackConfig:
@@ -116,6 +119,8 @@ class LocalStack:
             broker_ports=config.kafka_ports,
             controller_ports=config.controller_ports,
             logs_dir=self.logs_dir,
+            jmx_exporter=ensure_jmx_exporter(config.cache_dir) if config.kafka_metrics_ports else None,
+            metrics_ports=config.kafka_metrics_ports or None,
         )
         self.minio = MinioServer(
             binary=ensure_minio_binary(config.cache_dir),

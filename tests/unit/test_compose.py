@@ -144,7 +144,13 @@ def test_every_interpolated_variable_is_in_env_example() -> None:
 
 
 def test_compose_kafka_matches_the_local_broker_version() -> None:
-    assert {s["image"] for s in KAFKA_NODES.values()} == {f"apache/kafka:{KAFKA_VERSION}"}
+    # Apache's image with the JMX exporter agent added (infra/kafka/Dockerfile).
+    assert {s["build"]["dockerfile"] for s in KAFKA_NODES.values()} == {"infra/kafka/Dockerfile"}
+    dockerfile = (REPO_ROOT / "infra" / "kafka" / "Dockerfile").read_text()
+    assert re.findall(r"^FROM (apache/kafka:\S+)", dockerfile, re.MULTILINE) == [
+        f"apache/kafka:{KAFKA_VERSION}"
+    ]
+    assert {s["image"] for s in KAFKA_NODES.values()} == {f"reencode-kafka:{KAFKA_VERSION}"}
     pom = (REPO_ROOT / "infra" / "kafka" / "pom.xml").read_text()
     assert f"<kafka.version>{KAFKA_VERSION}</kafka.version>" in pom
 

@@ -311,9 +311,9 @@ def padded_video(size: int) -> bytes:
 
 def test_a_video_over_the_upload_limit_is_refused_before_any_job(site: Site) -> None:
     # Larger than the image limit (20 MiB in tests), within the video limit: accepted as a video.
-    response = site.upload(padded_video(25 * 1024 * 1024), "big.mp4")
+    response = site.upload(padded_video(25 * 1024 * 1024), "big.mp4", "video/mp4")
     assert response.status_code == 202, response.text
-    response = site.upload(padded_video(31 * 1024 * 1024), "huge.mp4")
+    response = site.upload(padded_video(31 * 1024 * 1024), "huge.mp4", "video/mp4")
     assert response.status_code == 413
     assert "over the limit of 31,457,280 bytes" in response.json()["detail"]
 

@@ -9,15 +9,19 @@ whichever server is the primary.
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import subprocess
+import time
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
 from infra.local.postgres import SERVER_USER, PostgresServer, _allow_traversal
+
+log = logging.getLogger(__name__)
 
 REPLICA_NAME = "replica"
 
@@ -50,6 +54,8 @@ class ReplicatedPostgres:
         )
 
     def start(self, timeout: float = 120.0) -> None:
+        if self.replica_was_promoted():
+            self._take_over()
         self.primary.start()
         self.primary.wait_ready(timeout)
         if not (self.replica.data_dir / "PG_VERSION").is_file():
@@ -107,6 +113,22 @@ class ReplicatedPostgres:
             row = connection.execute("SELECT pg_is_in_recovery()").fetchone()
         if row is None or row[0]:
             raise RuntimeError(f"the replica on port {self.replica.port} is still in recovery")
+
+    def replica_was_promoted(self) -> bool:
+        """A replica folder without `standby.signal` is a primary now (`reencode db promote`)."""
+        replica = self.replica.data_dir
+        return (replica / "PG_VERSION").is_file() and not (replica / "standby.signal").is_file()
+
+    def _take_over(self) -> None:
+        """After a promotion, the promoted replica's data becomes the primary's (ports are
+        settings, not data), the lost primary's folder is set aside, and a new replica is made."""
+        lost = self.primary.data_dir.with_name(f"{self.primary.data_dir.name}-lost-{int(time.time())}")
+        log.warning(
+            "the replica was promoted: it is the primary now; the old primary's data is kept in %s", lost
+        )
+        if self.primary.data_dir.exists():
+            self.primary.data_dir.rename(lost)
+        self.replica.data_dir.rename(self.primary.data_dir)
 
     def _base_backup(self) -> None:
         target = self.replica.data_dir

@@ -29,7 +29,7 @@ from infra.local.jmx_exporter import COMPOSE_PORT as JMX_COMPOSE_PORT
 from infra.local.nginx import NginxServer, upstream_servers
 from infra.local.postgres import SERVER_USER, _allow_traversal
 from infra.local.processes import ManagedProcess, free_port, wait_for_port
-from infra.local.prometheus import PrometheusServer
+from infra.local.prometheus import PostgresExporter, PrometheusServer
 from infra.local.replica import ReplicatedPostgres
 from infra.local.stack import REPO_ROOT, LocalStack, StackConfig
 from services.declarations import SERVICES as DEPLOYED
@@ -44,7 +44,7 @@ NOT_RUN = {
     "grafana": "no Debian package (tools profile)",
 }
 #: Compose services run by the infrastructure classes rather than from a command.
-INFRASTRUCTURE = {"postgres", "minio", "lb", "prometheus"}
+INFRASTRUCTURE = {"postgres", "postgres-exporter", "minio", "lb", "prometheus"}
 #: Which compose services' processes are the Kafka nodes.
 #: Apache's image, or compose's build of it with the JMX exporter agent (infra/kafka/Dockerfile).
 KAFKA_IMAGE = ("apache/kafka", "reencode-kafka")
@@ -96,6 +96,7 @@ class FullConfig:
     minio_console_port: int = 9001
     postgres_ports: list[int] = field(default_factory=lambda: [5432, 5433])
     prometheus_port: int = 9090
+    postgres_exporter_port: int = 9187
     #: One per worker instance whose compose environment names a port it serves (its /metrics).
     worker_ports: list[int] = field(default_factory=lambda: [9100, 9101, 9102])
     #: Extra environment for every service (tests shorten limits with it).
@@ -117,6 +118,7 @@ class FullConfig:
             minio_console_port=free_port(),
             postgres_ports=[free_port() for _ in range(2)],
             prometheus_port=free_port(),
+            postgres_exporter_port=free_port(),
             worker_ports=[free_port() for _ in range(3)],
         )
 
@@ -189,6 +191,7 @@ class FullTopology:
                 for node, port in zip(kafka_nodes, config.kafka_metrics_ports, strict=True)
             },
             "minio:9000": [loopback(config.minio_port)],
+            "postgres-exporter:9187": [loopback(config.postgres_exporter_port)],
             "postgres:5432": [loopback(port) for port in config.postgres_ports],
             "metrics:8001": [loopback(config.metrics_port)],
             "monitoring:8002": [loopback(config.monitoring_port)],
@@ -237,6 +240,18 @@ class FullTopology:
             self.config.lb_port,
             {address: self.addresses[address] for address in upstream_servers_of_conf()},
             self.logs_dir / "lb.log",
+        )
+
+    @functools.cached_property
+    def postgres_exporter(self) -> PostgresExporter:
+        """Debian's exporter on the primary, as compose's postgres-exporter."""
+        db = self.compose["postgres"].environment
+        user, password, name = db["POSTGRES_USER"], db["POSTGRES_PASSWORD"], db["POSTGRES_DB"]
+        primary = self.config.postgres_ports[0]
+        return PostgresExporter(
+            f"postgresql://{user}:{password}@127.0.0.1:{primary}/{name}?sslmode=disable",
+            self.config.postgres_exporter_port,
+            self.logs_dir / "postgres-exporter.log",
         )
 
     @functools.cached_property
@@ -340,6 +355,7 @@ class FullTopology:
         self.postgres.start()
         db = self.compose["postgres"].environment
         self.postgres.create_owner(db["POSTGRES_USER"], db["POSTGRES_PASSWORD"], db["POSTGRES_DB"])
+        self.postgres_exporter.start()
         self.stack.start_infrastructure()
         for service in self.apps.values():
             if service.one_shot:
@@ -374,7 +390,7 @@ class FullTopology:
     def stop(self) -> None:
         """The lb first (no new requests), then services, Kafka and MinIO, then the database."""
         started = self.__dict__
-        for server in ("lb", "prometheus"):
+        for server in ("lb", "prometheus", "postgres_exporter"):
             if server in started:
                 started[server].stop()
         self.stack.stop()

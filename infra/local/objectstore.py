@@ -73,6 +73,8 @@ class MinioServer:
             "MINIO_ROOT_PASSWORD": secret_key,
             # No phoning home: the server must start the same with or without a network.
             "MINIO_UPDATE": "off",
+            # As in compose: Prometheus reads /minio/v2/metrics/cluster without a token.
+            "MINIO_PROMETHEUS_AUTH_TYPE": "public",
         }
         self.process = ManagedProcess(
             name="minio",

@@ -6,6 +6,7 @@ machine the services listen on loopback ports chosen at start-up, so the config 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,6 +21,15 @@ from infra.local.stack import LocalStack
 
 #: Compose's alert rules (infra/prometheus/rules.yml), the same file for the local server.
 RULES = Path(__file__).resolve().parents[1] / "prometheus" / "rules.yml"
+#: Compose's Prometheus config: a local job of the same name is scraped the same way (its path).
+COMPOSE_CONFIG = RULES.parent / "prometheus.yml"
+_SCRAPE_SETTINGS = ("metrics_path", "params", "scheme")
+
+
+def compose_scrape_settings() -> dict[str, dict[str, Any]]:
+    """Per compose job, how it is scraped apart from where (MinIO's path, say)."""
+    jobs = yaml.safe_load(COMPOSE_CONFIG.read_text())["scrape_configs"]
+    return {job["job_name"]: {k: job[k] for k in _SCRAPE_SETTINGS if k in job} for job in jobs}
 
 
 def promtool_path() -> str:
@@ -30,12 +40,14 @@ def promtool_path() -> str:
 def local_config(
     targets: Mapping[str, Sequence[str]], scrape_interval: str = "2s", rule_files: Sequence[Path] = ()
 ) -> dict[str, Any]:
-    """A Prometheus config scraping `/metrics` of each job's `host:port` targets."""
+    """A Prometheus config scraping each job's `host:port` targets, as compose's job of that name
+    does (`/metrics` unless it says otherwise)."""
+    compose = compose_scrape_settings()
     return {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "rule_files": [str(path) for path in rule_files],
         "scrape_configs": [
-            {"job_name": job, "static_configs": [{"targets": list(addresses)}]}
+            {"job_name": job, **compose.get(job, {}), "static_configs": [{"targets": list(addresses)}]}
             for job, addresses in targets.items()
         ],
     }
@@ -43,17 +55,50 @@ def local_config(
 
 def stack_targets(stack: LocalStack) -> dict[str, list[str]]:
     """The local stack's /metrics addresses by job, named as in compose's config: the HTTP services
-    on their ports, every worker on its TELEMETRY_METRICS_PORT."""
+    on their ports, every worker on its TELEMETRY_METRICS_PORT, MinIO."""
     config = stack.config
     targets = {
         "frontend": [f"127.0.0.1:{config.frontend_port}"],
         "metrics": [f"127.0.0.1:{config.metrics_port}"],
         "monitoring": [f"127.0.0.1:{config.monitoring_port}"],
+        "minio": [config.storage.endpoint],
     }
     for name, port in sorted(stack.metrics_ports.items()):
         job = name.rsplit("-", 1)[0]  # reencoder-2 -> reencoder
         targets.setdefault(job, []).append(f"127.0.0.1:{port}")
     return targets
+
+
+def postgres_exporter_path() -> str:
+    """Debian's PostgreSQL exporter (the same package compose's image installs)."""
+    return ensure_debian_binary("prometheus-postgres-exporter", "prometheus-postgres-exporter")
+
+
+class PostgresExporter:
+    """Debian's prometheus-postgres-exporter for one server, its /metrics on 127.0.0.1:`port`.
+
+    `data_source` is a libpq URL (`postgresql://user@127.0.0.1:5432/db?sslmode=disable`).
+    """
+
+    def __init__(self, data_source: str, port: int, log_path: Path) -> None:
+        self.port = port
+        self.process = ManagedProcess(
+            name="postgres-exporter",
+            argv=[postgres_exporter_path(), f"--web.listen-address=127.0.0.1:{port}"],
+            log_path=log_path,
+            env=dict(os.environ, DATA_SOURCE_NAME=data_source),
+        )
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> None:
+        self.process.start()
+        wait_for_port("127.0.0.1", self.port, timeout=timeout, process=self.process)
+
+    def stop(self) -> None:
+        self.process.stop()
 
 
 class PrometheusServer:

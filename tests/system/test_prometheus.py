@@ -26,7 +26,7 @@ def _samples(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 
 def test_prometheus_scrapes_every_service_and_worker(small_site: Site, tmp_path: Path) -> None:
     targets = stack_targets(small_site.stack)
-    assert set(targets) == {"frontend", "metrics", "monitoring", "reencoder"}
+    assert set(targets) == {"frontend", "metrics", "monitoring", "reencoder", "minio"}
     server = PrometheusServer(tmp_path / "prometheus", free_port(), targets, tmp_path / "prometheus.log")
     server.start()
     try:
@@ -44,6 +44,8 @@ def test_prometheus_scrapes_every_service_and_worker(small_site: Site, tmp_path:
         # Every consumer of the worker, per group.
         waiting = server.query("reencode_consumer_waiting_on_infrastructure")
         assert {r["metric"]["group"] for r in waiting} >= {"reencoder", "reencoder.video-tasks"}
+        # MinIO's own metrics, on the path compose's config names.
+        assert server.query('minio_cluster_nodes_online_total{job="minio"}')
     finally:
         server.stop()
 

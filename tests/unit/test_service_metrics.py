@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any, cast
 
@@ -142,3 +143,22 @@ def test_dblogs_counts_lines_by_level_slow_statements_and_unreadable_lines() -> 
 def test_queue_wait_never_goes_negative_between_clocks() -> None:
     timer = PhaseTimer()
     assert timer.queue_wait_s(timer.started_at + timedelta(seconds=5)) == 0.0
+
+
+def test_the_workers_dashboard_charts_only_metrics_the_processes_expose() -> None:
+    from infra.local.stack import REPO_ROOT
+
+    suffixes = {"histogram": ("_bucket", "_count", "_sum"), "counter": ("_total",), "gauge": ("",)}
+    registries = [TimingReporter(cast(Any, object()), "w").metrics.registry, ShipperMetrics().registry]
+    consumers = CollectorRegistry()
+    consumers.register(ConsumerCollector([("g", "t", cast(EventConsumer[Any], _Consumer(False, 0)))]))
+    exposed = {
+        family.name + suffix
+        for registry in [*registries, consumers]
+        for family in registry.collect()
+        for suffix in suffixes[family.type]
+    }
+    dashboard = (REPO_ROOT / "infra" / "grafana" / "dashboards" / "workers.json").read_text()
+    charted = set(re.findall(r"\breencode_[a-z_]+", dashboard)) - {"reencode_workers"}
+    assert charted, "the dashboard charts the workers"
+    assert charted <= exposed, f"charted but exposed by no process: {charted - exposed}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -48,6 +50,8 @@ def main(
     """Kill workers, the frontend and a broker, stop MinIO and PostgreSQL, poison every topic under
     upload load; then check that every 202 ended done, once, and that nothing is stuck."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    # SIGTERM (a timeout, CI cancelling) unwinds like Ctrl-C, so every server started is stopped.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     plan = ChaosPlan(
         kills=kills,
         frontend_kills=frontend_kills,

@@ -41,8 +41,8 @@ from shared.media import (
     ImageTooLarge,
     MediaRejected,
     NotAnImage,
+    identify_video,
     inspect_image,
-    sniff_video,
 )
 
 log = logging.getLogger(__name__)
@@ -167,12 +167,13 @@ async def _accept(
 def _identify(received: ReceivedFile, context: FrontendContext) -> tuple[MediaKind, str]:
     """Image or video, and its MIME type, from the file's first bytes; refuses what is over the limits.
 
-    Videos are only recognised by their container here: the workers probe the streams (ffprobe) and
-    fail the job with the reason if they do not decode.
+    Videos are recognised by their container's structure here (headers only; `DamagedVideo` for a file
+    that only starts like one): the workers probe the streams (ffprobe) and fail the job with the
+    reason if they do not decode.
     """
     file, size = received.spool, received.size
-    video_type = sniff_video(file.read(64))
     file.seek(0)
+    video_type = identify_video(file, size)
     if video_type is not None:
         check_size(size, context.video_limits.max_upload_bytes)
         return MediaKind.VIDEO, video_type

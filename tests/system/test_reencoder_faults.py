@@ -38,8 +38,6 @@ from tests.media_samples import image_bytes
 from tests.system.conftest import read_topic
 from tests.video_samples import ffmpeg_binary, video_bytes
 
-pytestmark = pytest.mark.system
-
 OUTPUT = VideoOutput(name="240p", width=320, height=240, video_kbps=400, audio_kbps=64)
 
 

@@ -15,7 +15,6 @@ from rich.console import Console
 from infra.local.stack import LocalStack, StackConfig
 from infra.ops.commands import register as register_ops_commands
 from infra.ops.users import register as register_user_commands
-from infra.ops.users import register as register_user_commands
 from services.simulator.cli import register as register_simulator_command
 from shared.database import create_schema, make_engine
 from shared.events import ALL_TOPICS
@@ -156,6 +155,5 @@ def db_promote(
 
 # After `init` and `run`, so `--help` lists the operator commands below them.
 register_ops_commands(app)
-register_user_commands(app)
 register_user_commands(app)
 register_simulator_command(app)

@@ -68,7 +68,18 @@ def test_the_database_commits_on_both_servers(full: FullTopology) -> None:
 def test_prometheus_scrapes_every_replica_compose_runs(full: FullTopology) -> None:
     health = full.prometheus.wait_all_up(timeout=90)
     jobs = sorted(key.split("/")[0] for key in health)
-    assert jobs == ["dblogs", "frontend", "frontend", "metrics", "monitoring", "reencoder", "reencoder"]
+    assert jobs == [
+        "dblogs",
+        "frontend",
+        "frontend",
+        *["kafka"] * 3,  # each node's JMX exporter agent
+        "metrics",
+        "minio",
+        "monitoring",
+        "postgres",
+        "reencoder",
+        "reencoder",
+    ]
 
 
 def test_a_browser_session_made_on_one_frontend_works_on_the_other(full: FullTopology) -> None:
@@ -241,3 +252,10 @@ def test_no_acknowledged_upload_is_lost_when_the_primary_dies_and_the_replica_is
     with psycopg.connect(conninfo) as connection:
         known = {row[0] for row in connection.execute("SELECT id FROM jobs")}
     assert set(accepted) <= known, f"lost: {set(accepted) - known}"
+    # The next start makes the promoted server the primary and gives it a new replica.
+    full.postgres.stop()
+    full.postgres.start()
+    assert full.postgres.is_streaming()
+    conninfo = f"host=127.0.0.1 port={full.postgres.primary.port} user=postgres dbname=reencode"
+    with psycopg.connect(conninfo) as connection:
+        assert known <= {row[0] for row in connection.execute("SELECT id FROM jobs")}

@@ -154,7 +154,7 @@ def summarise_workers(span_s: int, tally: Tally) -> list[WorkerSummary]:
                 worker_id=worker_id,
                 jobs=derived.jobs if derived is not None else 0,
                 busy_s=round(busy_s, 3),
-                utilisation=round(min(1.0, busy_s / span_s), 3),
+                utilisation=round(min(1.0, busy_s / span_s), 6),
                 units=timed.units if timed is not None else 0,
                 bytes_in=timed.bytes_in if timed is not None else 0,
                 bytes_out=timed.bytes_out if timed is not None else 0,

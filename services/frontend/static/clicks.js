@@ -10,7 +10,7 @@
       link = url.origin === location.origin ? url.pathname : url.href;
     }
     if (!link) return;
-    const body = JSON.stringify({ link: link.slice(0, 300), page: location.pathname.slice(0, 300) });
+    const body = JSON.stringify({ link: link.slice(0, 200), page: location.pathname.slice(0, 200) });
     // keepalive lets the report outlive the page when the click navigates away.
     fetch("/api/clicks", { method: "POST", body, keepalive: true, headers: { "Content-Type": "application/json" } })
       .catch(() => {});

@@ -148,6 +148,17 @@ class PrometheusServer:
         active = response.json()["data"]["activeTargets"]
         return {f"{t['labels']['job']}/{t['labels']['instance']}": t["health"] for t in active}
 
+    def target_errors(self) -> dict[str, str]:
+        """`job/instance` -> why its last scrape failed, for the targets that are not up."""
+        response = httpx.get(f"{self.url}/api/v1/targets", timeout=10)
+        response.raise_for_status()
+        active = response.json()["data"]["activeTargets"]
+        return {
+            f"{t['labels']['job']}/{t['labels']['instance']}": t.get("lastError", "")
+            for t in active
+            if t["health"] != "up"
+        }
+
     def wait_all_up(self, timeout: float = 60) -> dict[str, str]:
         """Until every target was scraped successfully; raises with the last health map otherwise."""
         deadline = time.monotonic() + timeout
@@ -157,7 +168,10 @@ class PrometheusServer:
             if health and all(state == "up" for state in health.values()):
                 return health
             time.sleep(0.5)
-        raise TimeoutError(f"not every target is up after {timeout}s: {health}\n{self.process.log_tail()}")
+        raise TimeoutError(
+            f"not every target is up after {timeout}s: {health}\n"
+            f"errors: {self.target_errors()}\n{self.process.log_tail()}"
+        )
 
     def rule_groups(self) -> dict[str, list[str]]:
         """The loaded alerting and recording rules: group name -> rule names."""

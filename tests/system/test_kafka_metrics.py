@@ -12,7 +12,8 @@ import pytest
 
 from infra.local.jmx_exporter import ensure_jmx_exporter
 from infra.local.kafka import KafkaCluster, ensure_kafka_jars
-from infra.local.prometheus import RULES
+from infra.local.processes import free_port
+from infra.local.prometheus import RULES, PrometheusServer
 from tests.conftest import CACHE_DIR
 from tests.eventually import eventually
 
@@ -59,6 +60,18 @@ def test_every_broker_metric_the_alert_rules_read_is_exported(broker: KafkaClust
     exported = set(re.findall(r"^(kafka_[a-z_]+)", _exported(broker), re.M))
     assert read, "the rules read broker metrics"
     assert read <= exported, f"rules read broker metrics the exporter does not export: {read - exported}"
+
+
+def test_prometheus_scrapes_the_agent(broker: KafkaCluster, tmp_path: Path) -> None:
+    (node,) = broker.nodes
+    targets = {"kafka": [f"127.0.0.1:{node.metrics_port}"]}
+    server = PrometheusServer(tmp_path / "prometheus", free_port(), targets, tmp_path / "prometheus.log")
+    server.start()
+    try:
+        server.wait_all_up(timeout=60)
+        assert server.query("kafka_server_replicamanager_underreplicatedpartitions == 0")
+    finally:
+        server.stop()
 
 
 def test_brokers_start_without_the_agent_unless_asked(tmp_path: Path) -> None:

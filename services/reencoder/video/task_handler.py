@@ -80,6 +80,8 @@ class _Reports:
     throttle: ProgressThrottle
     #: The latest fraction ffmpeg reported.
     fraction: float = 0.0
+    #: When the last report was published (an ffmpeg report is published after a storage check).
+    sent_at: float = float("-inf")
 
 
 @dataclass
@@ -345,7 +347,12 @@ class VideoTaskHandler:
         async def keep_reporting() -> None:
             while reports.fraction < 1.0:
                 await asyncio.sleep(self.limits.progress_interval_s / 4)
-                if reports.fraction < 1.0 and reports.throttle.due():
+                quiet_s = time.monotonic() - reports.sent_at
+                if (
+                    reports.fraction < 1.0
+                    and quiet_s >= self.limits.progress_interval_s
+                    and reports.throttle.due()
+                ):
                     self._publish_progress(task, reports.fraction)
 
         ticker = asyncio.create_task(keep_reporting(), name=f"progress-{task.job_id}-{task.task_id}")
@@ -388,7 +395,7 @@ class VideoTaskHandler:
         """Best effort, in the background: progress never waits for Kafka nor fails the task."""
         reports = self._reports.get((task.job_id, task.task_id))
         if reports is not None:
-            reports.fraction = fraction
+            reports.fraction, reports.sent_at = fraction, time.monotonic()
         self.timings.reports.send(
             VIDEO_PROGRESS,
             VideoTaskProgress(

@@ -23,7 +23,7 @@ from infra.local.stack import LocalStack
 RULES = Path(__file__).resolve().parents[1] / "prometheus" / "rules.yml"
 #: Compose's Prometheus config: a local job of the same name is scraped the same way (its path).
 COMPOSE_CONFIG = RULES.parent / "prometheus.yml"
-_SCRAPE_SETTINGS = ("metrics_path", "params", "scheme")
+_SCRAPE_SETTINGS = ("metrics_path", "params", "scheme", "scrape_timeout")
 
 
 def compose_scrape_settings() -> dict[str, dict[str, Any]]:
@@ -43,13 +43,18 @@ def local_config(
     """A Prometheus config scraping each job's `host:port` targets, as compose's job of that name
     does (`/metrics` unless it says otherwise)."""
     compose = compose_scrape_settings()
+
+    def job_config(job: str, addresses: Sequence[str]) -> dict[str, Any]:
+        settings = dict(compose.get(job, {}))
+        if "scrape_timeout" in settings:
+            # A job compose gives more time (a JVM's agent) is scraped no more often than that.
+            settings["scrape_interval"] = settings["scrape_timeout"]
+        return {"job_name": job, **settings, "static_configs": [{"targets": list(addresses)}]}
+
     return {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "rule_files": [str(path) for path in rule_files],
-        "scrape_configs": [
-            {"job_name": job, **compose.get(job, {}), "static_configs": [{"targets": list(addresses)}]}
-            for job, addresses in targets.items()
-        ],
+        "scrape_configs": [job_config(job, addresses) for job, addresses in targets.items()],
     }
 
 

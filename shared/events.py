@@ -310,7 +310,7 @@ class VideoTaskFinished(Event):
     worker_id: str
 
 
-# --- Metrics: what web servers measure, and what the metrics service makes of it (issue 5) -------------
+# --- Metrics: what web servers measure, and what the metrics service makes of it -----------------------
 # Workers time their own work (`WorkTimed` on metrics.work); job timings derived from jobs.requested and
 # jobs.status remain the fallback for windows in which no worker reported a timing.
 
@@ -612,7 +612,7 @@ VIDEO_PROGRESS: Topic[VideoTaskProgress] = Topic(
     description="Encoding progress of video tasks, about once a second (reencoder -> frontend).",
 )
 
-# Metric topics (issue 5). Requests are keyed by event id (spread evenly: the metrics service merges
+# Metric topics. Requests are keyed by event id (spread evenly: the metrics service merges
 # sketches, so no route needs to stay on one partition); clicks by link, so one instance counts a link.
 METRICS_REQUESTS: Topic[RequestObserved] = Topic(
     name="metrics.requests",

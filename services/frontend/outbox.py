@@ -1,7 +1,7 @@
 """The transactional outbox: events committed with the change they announce, then published.
 
 Writing a row and then publishing an event loses one of them when the process dies in between, and
-an ambiguous timeout looks like a failure although the record arrived (lesson 12). So the job store
+an ambiguous timeout looks like a failure although the record arrived. So the job store
 writes each job's `JobRequested` into the `outbox` table in the job's own transaction, and:
 
 - the upload request tries to publish its record at once (low latency), bounded in time;

@@ -1,4 +1,4 @@
-"""Object storage failing is an outage, never the file's fault (lesson 11).
+"""Object storage failing is an outage, never the file's fault.
 
 The handlers' entry points are wrapped with `storage_outages_are_infrastructure`: an error of MinIO or
 of the way to it (5xx, a gateway's non-XML answer, connection refused or reset, retries exhausted)

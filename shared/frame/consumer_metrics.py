@@ -1,6 +1,6 @@
 """The frame's consumers as Prometheus metrics: which group waits on infrastructure, and how often.
 
-Read at scrape time from the `EventConsumer`s the frame built (lesson 11: an outage is retried until
+Read at scrape time from the `EventConsumer`s the frame built (an outage is retried until
 it ends, partition paused; these figures make that wait visible from outside the process).
 """
 

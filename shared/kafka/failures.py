@@ -1,4 +1,4 @@
-"""Two kinds of failure (lesson 11): the record's own fault, or the infrastructure's.
+"""Two kinds of failure: the record's own fault, or the infrastructure's.
 
 A deterministic failure (the record does not decode, `PermanentError`, a handler's own decision, a
 bug) ends in a dead letter after the bounded retries. An infrastructure failure (the database,

@@ -7,7 +7,7 @@ task, real progress included), and monitoring with a lag window far shorter than
 - a long video task is busy, not stuck (it commits only when it ends), while a consumer that takes
   records and never commits still raises `kafka.group_stuck`;
 - the database stopped while DONE events arrive loses nothing: the status recorder retries the
-  outage (lesson 11), every job ends done, nothing is dead-lettered;
+  outage, every job ends done, nothing is dead-lettered;
 - a worker that crashed and was restarted under its name shows one restart more.
 """
 

@@ -1,4 +1,4 @@
-"""Anonymous and hostile clients cannot spend the site's disk, memory or CPU (lesson 14).
+"""Anonymous and hostile clients cannot spend the site's disk, memory or CPU.
 
 On the real frontend: an anonymous upload is answered 401 before its body is sent; a chunked body is
 cut at its route's limit; a multipart part-count bomb, uploads past the user's stored-bytes quota,

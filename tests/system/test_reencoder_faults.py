@@ -174,7 +174,7 @@ def test_an_image_job_done_by_another_attempt_is_never_failed_by_this_one(stack:
 
 def test_unreachable_storage_is_an_outage_to_wait_out_not_a_failed_job(stack: LocalStack) -> None:
     """The handler leaves with an InfrastructureError, which the consumer retries until MinIO is back,
-    and reports nothing failed (before lesson 11, three quick tries ended in "retries exhausted")."""
+    and reports nothing failed (before, three quick tries ended in "retries exhausted")."""
     away = stack.config.storage.model_copy(update={"endpoint": f"127.0.0.1:{free_port()}"})
     store = MediaStore(away)
     job = JobRequested(

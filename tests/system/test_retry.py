@@ -1,5 +1,5 @@
 """Jobs in the hands of their owners without workers racing them: retrying a failed job (its
-original is re-encoded as a new job; lesson 8) and refusing to delete a job still queued."""
+original is re-encoded as a new job) and refusing to delete a job still queued."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Faults lose nothing, on the running site: an accepted upload reaches the workers even when the
 frontend died between its commit and Kafka, and a job stuck past its deadline can be deleted or
-retried instead of answering 409 forever (lesson 12; the sweeper itself: tests/integration/test_outbox.py)."""
+retried instead of answering 409 forever (the sweeper itself: tests/integration/test_outbox.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """POST /api/uploads: store the original, record the job with its request, ask the workers to re-encode it.
 
-Everything that can refuse an upload from its headers is decided before a byte of its body is read
-(lesson 14): who the caller is (401) and, for a browser session, the CSRF token (403) — the route
+Everything that can refuse an upload from its headers is decided before a byte of its body is read:
+who the caller is (401) and, for a browser session, the CSRF token (403) — the route
 takes the raw request, so FastAPI parses no body before its dependencies — then the size from
 `Content-Length` and the declared kind (`X-Upload-Kind`/`?kind=`, else the file part's content
 type), the user's stored-bytes quota (413) and their uploads in flight (429). Only then is the

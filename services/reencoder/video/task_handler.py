@@ -3,7 +3,7 @@
 Idempotent: outputs have deterministic keys and the done-marker is written last, so a redelivered
 task (a worker killed mid-encode, a rebalance) is either redone into the same keys or, if it had
 finished, only reported again. A task of a job that already failed does nothing. An attempt never
-removes or overwrites outputs of another that finished (lesson 13): the done-marker is checked before
+removes or overwrites outputs of another that finished: the done-marker is checked before
 uploading and before any cleanup.
 """
 

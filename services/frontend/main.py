@@ -39,7 +39,7 @@ from services.frontend.accounts import api as accounts_api
 from services.frontend.accounts import pages as accounts_pages
 from services.frontend.accounts.account_store import AccountStore
 from services.frontend.accounts.service import Accounts, AccountSettings
-from services.frontend.api import clicks, dashboard, jobs, media, metrics, monitoring, uploads
+from services.frontend.api import clicks, dashboard, jobs, media, metrics, monitoring, upload_page, uploads
 from services.frontend.api.metrics import MetricsAddress
 from services.frontend.api.monitoring import MonitoringAddress
 from services.frontend.consumers.job_status import StatusRecorder
@@ -164,7 +164,7 @@ def add_routes(app: FastAPI, config: FrontendConfig, instance_id: str) -> Collec
         app.include_router(router)
     for router in (uploads.router, jobs.router, media.router, monitoring.router):
         app.include_router(router)
-    for router in (metrics.router, clicks.router, dashboard.router):
+    for router in (metrics.router, clicks.router, dashboard.router, upload_page.router):
         app.include_router(router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="site")
     return registry

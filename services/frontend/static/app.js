@@ -1,49 +1,50 @@
-// The upload page: sends files to POST /api/uploads, then follows each job over
-// server-sent events (GET /api/jobs/{id}/events) until it is done or failed.
+// The uploads page: sends files to POST /api/uploads, lists the caller's uploads a page at a time
+// (GET /api/jobs?limit&offset) and follows each running job over server-sent events
+// (GET /api/jobs/{id}/events) until it is done or failed. Each upload has its own page, /uploads/{id}.
 "use strict";
 
 const jobsList = document.getElementById("jobs");
 const template = document.getElementById("job-template");
+const fileTemplate = document.getElementById("file-template");
 const message = document.getElementById("upload-message");
 const uploadProgress = document.getElementById("upload-progress");
-const moreButton = document.getElementById("more");
+const sentFiles = document.getElementById("upload-files");
+const emptyState = document.getElementById("empty");
+const listError = document.getElementById("list-error");
+const pager = document.getElementById("pager");
+const pageInfo = document.getElementById("page-info");
+const newerButton = document.getElementById("newer");
+const olderButton = document.getElementById("older");
+const kindFilter = document.getElementById("filter-kind");
+const statusFilter = document.getElementById("filter-status");
 const PAGE = 20;
-let loaded = 0;
+let offset = 0;
+let total = 0;
 // The session's CSRF token: every change this page asks for carries it (the cookie alone is not enough).
 let csrfToken = "";
+// Live streams by job id, so a job is followed once however often it is shown.
+const following = new Map();
 
 async function signIn() {
-  const response = await fetch("/api/auth/me");
+  let response;
+  try {
+    response = await fetch("/api/auth/me");
+  } catch {
+    showListError("The site cannot be reached.", signInThenLoad);
+    return false;
+  }
   if (response.status === 401) {
     location.assign("/login?next=/");
+    return false;
+  }
+  if (!response.ok) {
+    showListError(`The site is not available right now (HTTP ${response.status}).`, signInThenLoad);
     return false;
   }
   const me = await response.json();
   csrfToken = me.csrf_token || "";
   document.getElementById("who").textContent = me.user.username;
   return true;
-}
-
-async function retry(jobId) {
-  const response = await fetch(`/api/jobs/${jobId}/retry`, { method: "POST", headers: { "X-CSRF-Token": csrfToken } });
-  const body = await response.json().catch(() => ({}));
-  if (response.status !== 202) {
-    message.textContent = body.detail || `retry failed (HTTP ${response.status})`;
-    message.className = "refused";
-    return;
-  }
-  await refresh(body.job_id, true);
-}
-
-async function remove(jobId) {
-  const response = await fetch(`/api/jobs/${jobId}`, { method: "DELETE", headers: { "X-CSRF-Token": csrfToken } });
-  if (response.ok) {
-    document.getElementById(`job-${jobId}`)?.remove();
-    return;
-  }
-  const problem = await response.json().catch(() => ({}));
-  message.textContent = problem.detail || `delete failed (HTTP ${response.status})`;
-  message.className = "refused";
 }
 
 function formatBytes(n) {
@@ -53,51 +54,8 @@ function formatBytes(n) {
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 
-function jobElement(jobId) {
-  let li = document.getElementById(`job-${jobId}`);
-  if (!li) {
-    li = template.content.firstElementChild.cloneNode(true);
-    li.id = `job-${jobId}`;
-    li.querySelector(".delete").addEventListener("click", () => remove(jobId));
-    li.querySelector(".retry").addEventListener("click", () => retry(jobId));
-  }
-  return li;
-}
-
-function render(job) {
-  const li = jobElement(job.job_id);
-  li.dataset.status = job.status;
-  li.querySelector(".filename").textContent = job.filename;
-  li.querySelector(".status").textContent = job.status;
-  const bar = li.querySelector(".progress");
-  bar.value = job.progress;
-  bar.hidden = job.status === "done" || job.status === "failed";
-  li.querySelector(".delete").hidden = !bar.hidden;
-  li.querySelector(".retry").hidden = job.status !== "failed";
-  li.querySelector(".error").textContent = job.error || "";
-  li.querySelector(".eta").textContent = bar.hidden ? "" : progressText(job);
-  const hls = job.renditions.find((r) => r.name === "hls");
-  if (hls) showPlayer(li.querySelector(".player"), hls.url, job.renditions.find((r) => r.name === "poster"));
-  const list = li.querySelector(".renditions");
-  list.replaceChildren(...job.renditions.map((r) => {
-    const item = document.createElement("li");
-    const link = document.createElement("a");
-    link.href = r.url;
-    link.textContent = `${r.name} · ${r.width}×${r.height} · ${formatBytes(r.bytes)}`;
-    if (r.name === "thumbnail" || r.name === "sprite") {
-      const img = document.createElement("img");
-      img.src = r.url;
-      img.alt = `${job.filename} thumbnail`;
-      img.loading = "lazy";
-      item.append(img);
-    }
-    item.append(link);
-    return item;
-  }));
-  return li;
-}
-
 function progressText(job) {
+  if (job.status === "queued") return "waiting for a worker";
   if (job.status !== "processing") return "";
   const percent = `${Math.round(job.progress * 100)}%`;
   if (job.eta_s == null) return percent;
@@ -105,53 +63,97 @@ function progressText(job) {
   return `${percent} · about ${left} left`;
 }
 
-// hls.js (vendored, static/vendor/hls) is loaded the first time a video is shown, and only where the
-// browser cannot play HLS itself (Safari can).
-let hlsLoaded = null;
-function loadHls() {
-  hlsLoaded ??= new Promise((resolve, reject) => {
-    const script = document.createElement("script");
-    script.src = "/vendor/hls/hls.light.min.js";
-    script.onload = () => resolve(window.Hls);
-    script.onerror = () => reject(new Error("could not load the HLS player"));
-    document.head.append(script);
-  });
-  return hlsLoaded;
+function jobElement(jobId) {
+  let li = document.getElementById(`job-${jobId}`);
+  if (!li) {
+    li = template.content.firstElementChild.cloneNode(true);
+    li.id = `job-${jobId}`;
+    li.querySelector(".filename").href = `/uploads/${jobId}`;
+  }
+  return li;
 }
 
-async function showPlayer(video, url, poster) {
-  if (video.dataset.src === url) return;
-  video.dataset.src = url;
-  if (poster) video.poster = poster.url;
-  video.hidden = false;
-  if (video.canPlayType("application/vnd.apple.mpegurl")) {
-    video.src = url;
-    return;
+function render(job) {
+  const li = jobElement(job.job_id);
+  li.dataset.status = job.status;
+  li.dataset.kind = job.kind || "";
+  li.querySelector(".filename").textContent = job.filename;
+  li.querySelector(".status").textContent = job.status;
+  li.querySelector(".kind").textContent = job.kind || "";
+  li.querySelector(".size").textContent = job.size_bytes != null ? formatBytes(job.size_bytes) : "";
+  const date = li.querySelector(".date");
+  if (job.created_at) {
+    date.dateTime = job.created_at;
+    date.textContent = new Date(job.created_at).toLocaleString();
   }
-  const Hls = await loadHls();
-  if (!Hls.isSupported()) return;
-  const player = new Hls();
-  player.loadSource(url);
-  player.attachMedia(video);
+  const bar = li.querySelector(".progress");
+  bar.value = job.progress;
+  bar.hidden = job.status === "done" || job.status === "failed";
+  bar.setAttribute("aria-label", `Progress of ${job.filename}`);
+  li.querySelector(".error").textContent = job.error || "";
+  li.querySelector(".eta").textContent = bar.hidden ? "" : progressText(job);
+  const thumb = job.renditions.find((r) => r.name === "thumbnail") || job.renditions.find((r) => r.name === "poster");
+  const box = li.querySelector(".thumb");
+  if (thumb && box.dataset.src !== thumb.url) {
+    box.dataset.src = thumb.url;
+    const img = document.createElement("img");
+    img.src = thumb.url;
+    img.alt = "";
+    img.loading = "lazy";
+    box.replaceChildren(img);
+  } else if (!thumb && !box.firstChild) {
+    box.textContent = job.kind === "video" ? "▶" : "▢";
+  }
+  // The line under the drop zone for a file sent from this page shows the job's real state too.
+  const sent = sentFiles.querySelector(`[data-job-id="${job.job_id}"] .file-status`);
+  if (sent) {
+    sent.replaceChildren(`${job.status}${job.error ? `: ${job.error}` : ""} · `, pageLink(job.job_id));
+    sent.parentElement.dataset.status = job.status;
+  }
+  applyFilters();
+  return li;
+}
+
+function pageLink(jobId) {
+  const link = document.createElement("a");
+  link.href = `/uploads/${jobId}`;
+  link.textContent = "open";
+  return link;
 }
 
 function follow(jobId) {
+  if (following.has(jobId)) return;
   const source = new EventSource(`/api/jobs/${jobId}/events`);
+  following.set(jobId, source);
   source.addEventListener("job", (event) => {
     const job = JSON.parse(event.data);
     render(job);
-    if (job.status === "done" || job.status === "failed") source.close();
+    if (job.status === "done" || job.status === "failed") { source.close(); following.delete(jobId); }
   });
-  source.onerror = () => { source.close(); setTimeout(() => refresh(jobId), 2000); };
+  source.onerror = () => {
+    source.close();
+    following.delete(jobId);
+    setTimeout(() => refresh(jobId), 2000);
+  };
 }
 
-async function refresh(jobId, prepend = false) {
-  const response = await fetch(`/api/jobs/${jobId}`);
-  if (!response.ok) return;
+async function refresh(jobId) {
+  const response = await fetch(`/api/jobs/${jobId}`).catch(() => null);
+  if (!response) { setTimeout(() => refresh(jobId), 3000); return; }
+  if (!response.ok) {
+    if (response.status >= 500) setTimeout(() => refresh(jobId), 3000);
+    return;
+  }
   const job = await response.json();
-  const li = render(job);
-  if (prepend) jobsList.prepend(li);
+  render(job);
   if (job.status === "queued" || job.status === "processing") follow(jobId);
+}
+
+class UploadError extends Error {
+  constructor(detail, status) {
+    super(detail);
+    this.status = status;
+  }
 }
 
 function upload(file) {
@@ -164,47 +166,146 @@ function upload(file) {
     request.setRequestHeader("X-CSRF-Token", csrfToken);
     request.responseType = "json";
     uploadProgress.hidden = false;
+    uploadProgress.value = 0;
     request.upload.onprogress = (e) => { if (e.lengthComputable) uploadProgress.value = e.loaded / e.total; };
     request.onload = () => {
       uploadProgress.hidden = true;
       if (request.status === 202) resolve(request.response);
-      else reject(new Error(request.response?.detail || `upload failed (HTTP ${request.status})`));
+      else reject(new UploadError(refusal(request), request.status));
     };
-    request.onerror = () => { uploadProgress.hidden = true; reject(new Error("network error")); };
+    request.onerror = () => {
+      uploadProgress.hidden = true;
+      reject(new UploadError("the upload did not reach the site (network error)", 0));
+    };
     request.send(body);
   });
 }
 
-async function uploadAll(files) {
-  for (const file of files) {
-    message.textContent = `Uploading ${file.name}…`;
-    message.className = "";
-    try {
-      const { job_id: jobId } = await upload(file);
-      jobsList.prepend(render({ job_id: jobId, filename: file.name, status: "queued", progress: 0, error: null, renditions: [] }));
-      follow(jobId);
-      message.textContent = `${file.name}: queued`;
-    } catch (error) {
-      message.textContent = `${file.name}: ${error.message}`;
-      message.className = "refused";
+function refusal(request) {
+  const detail = request.response && typeof request.response.detail === "string" ? request.response.detail : "";
+  if (detail) return detail;
+  if (request.status === 413) return "the file is too large";
+  if (request.status === 503) return "the site is busy right now";
+  return `the upload was refused (HTTP ${request.status})`;
+}
+
+async function uploadOne(file, item) {
+  const status = item.querySelector(".file-status");
+  const again = item.querySelector(".again");
+  again.hidden = true;
+  item.dataset.status = "uploading";
+  item.classList.remove("refused");
+  status.textContent = "uploading…";
+  try {
+    const { job_id: jobId } = await upload(file);
+    item.dataset.jobId = jobId;
+    item.dataset.status = "queued";
+    status.replaceChildren("queued · ", pageLink(jobId));
+    if (offset === 0) {
+      const li = render({
+        job_id: jobId, filename: file.name, status: "queued", progress: 0, error: null, renditions: [],
+        kind: file.type.startsWith("video/") ? "video" : "image", size_bytes: file.size,
+        created_at: new Date().toISOString(),
+      });
+      jobsList.prepend(li);
+      total += 1;
+      showEmptyState();
     }
+    follow(jobId);
+    return true;
+  } catch (error) {
+    item.dataset.status = "refused";
+    item.classList.add("refused");
+    status.textContent = `refused: ${error.message}`;
+    // Worth trying again later: the site was busy, overloaded, or could not be reached.
+    if ([0, 429, 502, 503, 504].includes(error.status)) again.hidden = false;
+    return false;
   }
 }
 
+async function uploadAll(files) {
+  let accepted = 0;
+  for (const file of files) {
+    const item = fileTemplate.content.firstElementChild.cloneNode(true);
+    item.querySelector(".name").textContent = file.name;
+    item.querySelector(".again").addEventListener("click", () => uploadOne(file, item));
+    item.querySelector(".again").setAttribute("aria-label", `Try again: ${file.name}`);
+    sentFiles.prepend(item);
+    message.textContent = `Uploading ${file.name}…`;
+    if (await uploadOne(file, item)) accepted += 1;
+  }
+  message.textContent = files.length ? `${accepted} of ${files.length} file(s) accepted.` : "";
+}
+
+function showListError(text, again) {
+  listError.hidden = false;
+  listError.querySelector("p").textContent = text;
+  listError.querySelector("button").onclick = () => { listError.hidden = true; again(); };
+}
+
 async function loadPage() {
-  const response = await fetch(`/api/jobs?limit=${PAGE}&offset=${loaded}`);
+  let response;
+  try {
+    response = await fetch(`/api/jobs?limit=${PAGE}&offset=${offset}`);
+  } catch {
+    showListError("Your uploads could not be loaded: the site cannot be reached.", loadPage);
+    return;
+  }
+  if (response.status === 401) { location.assign("/login?next=/"); return; }
+  if (!response.ok) {
+    const problem = await response.json().catch(() => ({}));
+    const why = problem.detail || `HTTP ${response.status}`;
+    showListError(`Your uploads could not be loaded (${why}). Please try again.`, loadPage);
+    return;
+  }
+  listError.hidden = true;
   const page = await response.json();
+  total = page.total;
+  jobsList.replaceChildren(...page.jobs.map(render));
   for (const job of page.jobs) {
-    jobsList.append(render(job));
     if (job.status === "queued" || job.status === "processing") follow(job.job_id);
   }
-  loaded += page.jobs.length;
-  moreButton.hidden = loaded >= page.total;
+  const pages = Math.max(1, Math.ceil(total / PAGE));
+  pageInfo.textContent = `Page ${Math.floor(offset / PAGE) + 1} of ${pages}`;
+  pager.hidden = total <= PAGE;
+  newerButton.disabled = offset === 0;
+  olderButton.disabled = offset + PAGE >= total;
+  showEmptyState();
+}
+
+function applyFilters() {
+  const kind = kindFilter.value;
+  const status = statusFilter.value;
+  for (const li of jobsList.children) {
+    li.hidden = (kind && li.dataset.kind !== kind) || (status && li.dataset.status !== status);
+  }
+  showEmptyState();
+}
+
+function showEmptyState() {
+  const shown = [...jobsList.children].filter((li) => !li.hidden).length;
+  if (total === 0 && jobsList.children.length === 0) {
+    emptyState.textContent = "No uploads yet. Drop an image or a video on the box above, or press it to choose a "
+      + "file: each upload gets web-sized renditions (and a streamable player for videos) within moments.";
+    emptyState.hidden = false;
+  } else if (shown === 0 && jobsList.children.length > 0) {
+    emptyState.textContent = "No uploads on this page match the filter.";
+    emptyState.hidden = false;
+  } else {
+    emptyState.hidden = true;
+  }
+}
+
+async function signInThenLoad() {
+  if (await signIn()) loadPage();
 }
 
 const input = document.getElementById("file-input");
 const dropZone = document.getElementById("drop-zone");
 input.addEventListener("change", () => uploadAll([...input.files]).then(() => { input.value = ""; }));
+// The drop zone is a real button: a click, Enter or Space opens the file chooser.
+dropZone.addEventListener("click", () => input.click());
+dropZone.addEventListener("dragenter", (e) => { e.preventDefault(); dropZone.classList.add("over"); });
 dropZone.addEventListener("dragover", (e) => { e.preventDefault(); dropZone.classList.add("over"); });
 dropZone.addEventListener("dragleave", () => dropZone.classList.remove("over"));
 dropZone.addEventListener("drop", (e) => {
@@ -212,5 +313,9 @@ dropZone.addEventListener("drop", (e) => {
   dropZone.classList.remove("over");
   uploadAll([...e.dataTransfer.files]);
 });
-moreButton.addEventListener("click", loadPage);
-signIn().then((ok) => { if (ok) loadPage(); });
+newerButton.addEventListener("click", () => { offset = Math.max(0, offset - PAGE); loadPage(); });
+olderButton.addEventListener("click", () => { offset += PAGE; loadPage(); });
+kindFilter.addEventListener("change", applyFilters);
+statusFilter.addEventListener("change", applyFilters);
+if (new URLSearchParams(location.search).has("deleted")) message.textContent = "The upload was deleted.";
+signInThenLoad();

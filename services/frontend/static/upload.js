@@ -1,0 +1,201 @@
+// One upload's page (templates/upload.html): follows the job over server-sent events
+// (GET /api/jobs/{id}/events), shows its player or image and its renditions; Retry and Delete.
+"use strict";
+
+const article = document.getElementById("upload");
+const jobId = article.dataset.jobId;
+const csrfToken = document.querySelector("meta[name=csrf-token]").content;
+const statusLine = document.getElementById("status");
+const etaLine = document.getElementById("eta");
+const bar = document.getElementById("progress");
+const errorLine = document.getElementById("job-error");
+const actionMessage = document.getElementById("action-message");
+const retryButton = document.getElementById("retry");
+const deleteButton = document.getElementById("delete");
+const dialog = document.getElementById("confirm-delete");
+const player = document.getElementById("player");
+const image = document.getElementById("image");
+const noPreview = document.getElementById("no-preview");
+const table = document.getElementById("renditions");
+const noRenditions = document.getElementById("no-renditions");
+
+const FORMATS = {
+  "image/webp": "WebP", "image/jpeg": "JPEG", "image/png": "PNG", "image/avif": "AVIF", "image/gif": "GIF",
+  "application/vnd.apple.mpegurl": "HLS playlist", "video/mp4": "MP4", "video/webm": "WebM",
+};
+
+function formatBytes(n) {
+  const units = ["B", "KB", "MB", "GB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+function progressText(job) {
+  if (job.status === "queued") return "waiting for a worker";
+  if (job.status !== "processing") return "";
+  const percent = `${Math.round(job.progress * 100)}%`;
+  if (job.eta_s == null) return percent;
+  const left = job.eta_s >= 90 ? `${Math.round(job.eta_s / 60)} min` : `${Math.max(1, Math.round(job.eta_s))} s`;
+  return `${percent} · about ${left} left`;
+}
+
+let hlsLoaded = null;
+function loadHls() {
+  hlsLoaded ??= new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = "/vendor/hls/hls.light.min.js";
+    script.onload = () => resolve(window.Hls);
+    script.onerror = () => reject(new Error("could not load the HLS player"));
+    document.head.append(script);
+  });
+  return hlsLoaded;
+}
+
+async function showVideo(url, poster) {
+  if (player.dataset.src === url) return;
+  player.dataset.src = url;
+  if (poster) player.poster = poster.url;
+  player.hidden = false;
+  noPreview.hidden = true;
+  if (player.canPlayType("application/vnd.apple.mpegurl")) {
+    player.src = url;
+    return;
+  }
+  try {
+    const Hls = await loadHls();
+    if (!Hls.isSupported()) throw new Error("this browser cannot play HLS");
+    const hls = new Hls();
+    hls.loadSource(url);
+    hls.attachMedia(player);
+  } catch (error) {
+    actionMessage.textContent = error.message;
+  }
+}
+
+function showImage(job) {
+  // The largest rendition that still fits a page; the thumbnail when nothing else exists.
+  const images = job.renditions.filter((r) => r.content_type.startsWith("image/"));
+  if (!images.length) return;
+  const fitting = images.filter((r) => r.width <= 1600);
+  const best = (fitting.length ? fitting : images).reduce((a, b) => (b.width > a.width ? b : a));
+  if (image.dataset.src === best.url) return;
+  image.dataset.src = best.url;
+  image.src = best.url;
+  image.width = best.width;
+  image.height = best.height;
+  image.hidden = false;
+  noPreview.hidden = true;
+}
+
+function renderRenditions(job) {
+  const rows = job.renditions.map((r) => {
+    const row = document.createElement("tr");
+    const cells = [r.name, FORMATS[r.content_type] || r.content_type, `${r.width}×${r.height}`, formatBytes(r.bytes)];
+    for (const text of cells) {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      row.append(cell);
+    }
+    const link = document.createElement("a");
+    link.href = r.url;
+    link.download = "";
+    link.textContent = "Download";
+    link.setAttribute("aria-label", `Download ${r.name}`);
+    const cell = document.createElement("td");
+    cell.append(link);
+    row.append(cell);
+    return row;
+  });
+  table.tBodies[0].replaceChildren(...rows);
+  table.hidden = rows.length === 0;
+  noRenditions.hidden = rows.length > 0;
+}
+
+function render(job) {
+  article.dataset.status = job.status;
+  statusLine.textContent = job.status;
+  const running = job.status === "queued" || job.status === "processing";
+  bar.value = job.progress;
+  bar.hidden = !running;
+  etaLine.textContent = progressText(job);
+  errorLine.textContent = job.error || "";
+  retryButton.hidden = job.status !== "failed";
+  deleteButton.disabled = running;
+  deleteButton.title = running ? "An upload can be deleted once it is done or failed" : "";
+  renderRenditions(job);
+  if (job.status === "failed") noPreview.textContent = "No preview: the job failed. Retry it, or delete it.";
+  const hls = job.renditions.find((r) => r.name === "hls");
+  if (hls) showVideo(hls.url, job.renditions.find((r) => r.name === "poster"));
+  else if (job.kind === "image") showImage(job);
+  if (job.duration_s != null) addFact("Duration", `${job.duration_s.toFixed(1)} s`);
+  if (job.codecs) addFact("Codecs", [].concat(job.codecs).join(", "));
+}
+
+function addFact(name, value) {
+  const facts = document.getElementById("facts");
+  if (facts.querySelector(`[data-fact="${name}"]`)) return;
+  const term = document.createElement("dt");
+  term.textContent = name;
+  const detail = document.createElement("dd");
+  detail.dataset.fact = name;
+  detail.textContent = value;
+  facts.append(term, detail);
+}
+
+function follow() {
+  const source = new EventSource(`/api/jobs/${jobId}/events`);
+  source.addEventListener("job", (event) => {
+    const job = JSON.parse(event.data);
+    render(job);
+    if (job.status === "done" || job.status === "failed") source.close();
+  });
+  source.onerror = () => { source.close(); setTimeout(load, 2000); };
+}
+
+async function load() {
+  let response;
+  try {
+    response = await fetch(`/api/jobs/${jobId}`);
+  } catch {
+    actionMessage.textContent = "The site cannot be reached; retrying…";
+    setTimeout(load, 3000);
+    return;
+  }
+  if (response.status === 401) { location.assign(`/login?next=/uploads/${jobId}`); return; }
+  if (response.status === 404) { actionMessage.textContent = "This upload was deleted."; return; }
+  if (!response.ok) {
+    actionMessage.textContent = `The site is busy (HTTP ${response.status}); retrying…`;
+    setTimeout(load, 3000);
+    return;
+  }
+  actionMessage.textContent = "";
+  const job = await response.json();
+  render(job);
+  if (job.status === "queued" || job.status === "processing") follow();
+}
+
+retryButton.addEventListener("click", async () => {
+  retryButton.disabled = true;
+  const response = await fetch(`/api/jobs/${jobId}/retry`, { method: "POST", headers: { "X-CSRF-Token": csrfToken } });
+  const body = await response.json().catch(() => ({}));
+  retryButton.disabled = false;
+  if (response.status === 202) { location.assign(`/uploads/${body.job_id}`); return; }
+  actionMessage.textContent = body.detail || `Retry failed (HTTP ${response.status})`;
+});
+
+deleteButton.addEventListener("click", () => {
+  actionMessage.textContent = "";
+  dialog.returnValue = "";
+  dialog.showModal();
+});
+
+dialog.addEventListener("close", async () => {
+  if (dialog.returnValue !== "delete") return;
+  const response = await fetch(`/api/jobs/${jobId}`, { method: "DELETE", headers: { "X-CSRF-Token": csrfToken } });
+  if (response.ok) { location.assign("/?deleted=" + encodeURIComponent(jobId)); return; }
+  const problem = await response.json().catch(() => ({}));
+  actionMessage.textContent = problem.detail || `Delete failed (HTTP ${response.status})`;
+});
+
+load();

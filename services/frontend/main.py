@@ -32,7 +32,6 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 from pydantic import Field
-from sqlalchemy.exc import OperationalError
 
 from services.frontend import middleware
 from services.frontend.accounts import api as accounts_api
@@ -149,7 +148,7 @@ def add_routes(app: FastAPI, config: FrontendConfig, instance_id: str) -> Collec
     # Innermost: every body, chunked or not, is cut at its route's limit as it is read.
     app.add_middleware(middleware.BodySizeLimit, limit_for=middleware.upload_body_limit(largest_upload))
     app.middleware("http")(middleware.correlation_id)
-    app.add_exception_handler(OperationalError, middleware.database_unavailable)
+    middleware.answer_outages_with_503(app)
     app.middleware("http")(activity.record_activity)
     # Outermost: measures every request (metric events for the metrics service, /metrics).
     registry = CollectorRegistry()

@@ -5,6 +5,6 @@
 
 from services.frontend.middleware.body_size import BodySizeLimit, upload_body_limit
 from services.frontend.middleware.correlation import correlation_id
-from services.frontend.middleware.database_errors import database_unavailable
+from services.frontend.middleware.outages import answer_outages_with_503
 
-__all__ = ["BodySizeLimit", "correlation_id", "database_unavailable", "upload_body_limit"]
+__all__ = ["BodySizeLimit", "answer_outages_with_503", "correlation_id", "upload_body_limit"]

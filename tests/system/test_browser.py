@@ -213,6 +213,7 @@ def test_another_users_upload_page_is_not_found(small_site: Site, page: Page) ->
     assert response is not None
     assert response.status == 404
     expect(page.get_by_role("heading", name="No such upload")).to_be_visible()
+    assert axe_problems(page) == []
 
 
 def test_a_video_plays_on_its_page(small_site: Site, page: Page, tmp_path: Path) -> None:
@@ -220,7 +221,9 @@ def test_a_video_plays_on_its_page(small_site: Site, page: Page, tmp_path: Path)
     clip.write_bytes(video_bytes(seconds=2.0, width=320, height=240))
     page.goto("/")
     page.set_input_files("#file-input", str(clip))
-    page.locator(".sent-file", has_text="clip.mp4").get_by_role("link", name="open").click()
+    sent = page.locator(".sent-file", has_text="clip.mp4")
+    expect(sent.locator(".file-status")).to_have_text(re.compile("^(queued|processing|done)"), timeout=60_000)
+    sent.get_by_role("link", name="open").click()
     expect(page.get_by_role("heading", name="clip.mp4")).to_be_visible()
     expect(page.locator("#status")).to_have_text("done", timeout=DONE_WITHIN_MS)
     expect(page.locator("#player")).to_be_visible()
@@ -269,6 +272,9 @@ def test_every_page_is_accessible(small_site: Site, browser: Browser, page: Page
     page.goto("/")
     page.locator("#drop-zone").focus()
     assert page.evaluate("document.activeElement.id") == "drop-zone"
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    assert chooser.value.is_multiple()
     expect(page.get_by_role("button", name="Drop an image or a video here or choose a file")).to_be_visible()
     anonymous = browser.new_context(base_url=small_site.stack.config.frontend_url, viewport=DESKTOP)
     try:

@@ -22,8 +22,10 @@ let offset = 0;
 let total = 0;
 // The session's CSRF token: every change this page asks for carries it (the cookie alone is not enough).
 let csrfToken = "";
-// Live streams by job id, so a job is followed once however often it is shown.
+// Live streams by job id, so a job is followed once however often it is shown. A browser opens only
+// about six connections to a site, so past MAX_STREAMS running jobs the others are polled instead.
 const following = new Map();
+const MAX_STREAMS = 4;
 
 async function signIn() {
   let response;
@@ -123,6 +125,10 @@ function pageLink(jobId) {
 
 function follow(jobId) {
   if (following.has(jobId)) return;
+  if (following.size >= MAX_STREAMS) {
+    setTimeout(() => refresh(jobId), 3000);
+    return;
+  }
   const source = new EventSource(`/api/jobs/${jobId}/events`);
   following.set(jobId, source);
   source.addEventListener("job", (event) => {

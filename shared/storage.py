@@ -24,6 +24,17 @@ log = logging.getLogger(__name__)
 _MISSING_CODES = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
 
 
+def belongs_to_job(job_id: str, key: str) -> bool:
+    """Whether object `key` lies under job `job_id`'s own prefix (`<job_id>/...`, no `..` segment).
+
+    Every object of a job, its original and every rendition, is stored under that prefix; a key
+    outside it in an event is refused, so that an event cannot point one job at another's objects.
+    """
+    if not job_id or "/" in job_id or not key.startswith(f"{job_id}/"):
+        return False
+    return all(segment not in ("", ".", "..") for segment in key.split("/")[1:])
+
+
 @dataclass(frozen=True)
 class StoredObject:
     key: str

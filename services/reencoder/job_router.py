@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from services.reencoder.job_handler import ImageJobHandler
 from services.reencoder.video.planner import VideoJobPlanner
 from shared.events import JobRequested, MediaKind
-from shared.kafka import Delivery
+from shared.kafka import Delivery, PermanentError
+from shared.storage import belongs_to_job
 
 
 @dataclass
@@ -16,6 +17,9 @@ class JobRouter:
     video: VideoJobPlanner
 
     async def __call__(self, job: JobRequested, delivery: Delivery) -> None:
+        if not belongs_to_job(job.job_id, job.source_key):
+            # Only a forged or broken request names another job's original: never encode it into this one.
+            raise PermanentError(f"source {job.source_key!r} lies outside job {job.job_id}")
         if job.kind == MediaKind.VIDEO:
             await self.video(job, delivery)
         else:

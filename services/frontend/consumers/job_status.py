@@ -11,7 +11,8 @@ import logging
 
 from services.frontend.job_store import JobStore
 from shared.events import JobStatusChanged
-from shared.kafka import Delivery
+from shared.kafka import Delivery, PermanentError
+from shared.storage import belongs_to_job
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,10 @@ class StatusRecorder:
         self._jobs = jobs
 
     async def __call__(self, event: JobStatusChanged, delivery: Delivery) -> None:
+        foreign = [r.key for r in event.renditions if not belongs_to_job(event.job_id, r.key)]
+        if foreign:
+            # Only a forged or broken event names another job's objects: never serve them as this job's.
+            raise PermanentError(f"renditions outside job {event.job_id}: {', '.join(foreign[:3])}")
         changed = await asyncio.to_thread(self._jobs.apply, event)
         if changed:
             log.info("job %s is %s (%.0f%%)", event.job_id, event.status.value, event.progress * 100)

@@ -8,6 +8,8 @@ from playwright.sync_api import sync_playwright
 
 from infra.local.debian import chromium_path
 from infra.local.stack import REPO_ROOT
+from shared.events import new_id
+from tests.api_client import TEST_PASSWORD
 from tests.system.conftest import Site
 
 #: Where the screenshot is kept for people to look at (under the ignored state folder).
@@ -23,6 +25,14 @@ def test_dashboard_charts_live_traffic_jobs_and_workers(small_site: Site, tmp_pa
         browser = playwright.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            # Signed in through the form: only signed-in users' clicks are counted.
+            username = f"dash-{new_id()[:8]}"
+            page.goto(f"{small_site.stack.config.frontend_url}/register")
+            page.get_by_label("Username", exact=True).fill(username)
+            page.get_by_label("Email", exact=True).fill(f"{username}@example.org")
+            page.locator("input[name=password]").fill(TEST_PASSWORD)
+            page.get_by_role("button", name="Create account").click()
+            page.wait_for_selector("#who")
             page.goto(f"{small_site.stack.config.frontend_url}/dashboard")
             page.wait_for_selector("#connection[data-state='live']", timeout=30_000)
             # Traffic while the page watches: the page's own requests and these.

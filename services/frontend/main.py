@@ -3,7 +3,8 @@
 Consumes:  (see FRONTEND below) workers' reports, recorded in the database; video tasks' progress
 Produces:  one job request per accepted upload; deletions; users' activity (never blocks a request);
            request and click metrics (fire and forget, from a bounded buffer: middleware/telemetry.py)
-HTTP:      GET  /                         upload page (static/), for signed-in users
+HTTP:      GET  /                         upload page and list (static/), for signed-in users
+           GET  /uploads/{job_id}         one upload: player or image, live status, renditions
            GET/POST /register, /login; GET /profile; POST /logout   (HTML forms, CSRF-protected)
            POST /api/auth/register, /api/auth/token (OAuth2 password flow), /api/auth/logout;
            GET  /api/auth/me

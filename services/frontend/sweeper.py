@@ -11,7 +11,8 @@ A loop in every frontend instance, every `interval_s`:
   UPDATEs: with several frontends sweeping, one of them acts.
 - **Orphan originals.** An original whose job row was never written (the insert failed after the
   upload stored it, and the immediate clean-up failed too) is removed once it has been seen
-  without a row for `orphan_after_s` (the bucket is listed every `orphan_interval_s`).
+  without a row for `orphan_after_s` (the bucket is listed every `orphan_interval_s`); so are
+  renditions a worker stored after their job was deleted.
 """
 
 from __future__ import annotations
@@ -110,8 +111,8 @@ class Sweeper:
             registry=registry,
         )
         self._orphans = Counter(
-            "reencode_orphan_originals_removed",
-            "Originals removed because their job was never recorded",
+            "reencode_orphan_objects_removed",
+            "Jobs whose objects were removed because the job has no row (never recorded, or deleted)",
             registry=registry,
         )
 
@@ -169,10 +170,15 @@ class Sweeper:
         return requeued, failed
 
     async def sweep_orphans(self) -> int:
-        """Remove originals seen without a job row for `orphan_after_s`; returns how many."""
+        """Remove what lies in storage for a job without a row, once seen so for `orphan_after_s`:
+        an original whose row was never written, or renditions a worker finished after their job
+        was deleted. Returns how many jobs' objects were removed."""
         store = self._store
-        keys = await asyncio.to_thread(store.list_keys, store.uploads_bucket, "")
-        job_ids = {key.split("/", 1)[0] for key in keys if "/" in key}
+        by_bucket = {
+            bucket: await asyncio.to_thread(store.list_job_ids, bucket)
+            for bucket in (store.uploads_bucket, store.renditions_bucket)
+        }
+        job_ids = set().union(*by_bucket.values())
         rowless = job_ids - await asyncio.to_thread(self._jobs.existing, job_ids)
         now = self._clock()
         self._orphans_seen = {job_id: self._orphans_seen.get(job_id, now) for job_id in rowless}
@@ -180,11 +186,14 @@ class Sweeper:
         for job_id, first_seen in list(self._orphans_seen.items()):
             if now - first_seen < self._settings.orphan_after_s:
                 continue
-            count = await asyncio.to_thread(store.remove_prefix, store.uploads_bucket, f"{job_id}/")
+            count = 0
+            for bucket, present in by_bucket.items():
+                if job_id in present:
+                    count += await asyncio.to_thread(store.remove_prefix, bucket, f"{job_id}/")
             del self._orphans_seen[job_id]
             removed += 1
             self._orphans.inc()
             log.warning(
-                "removed the original of job %s (%d objects): its job was never recorded", job_id, count
+                "removed %d objects of job %s: the job has no row (never recorded, or deleted)", count, job_id
             )
         return removed

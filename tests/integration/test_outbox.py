@@ -262,13 +262,20 @@ async def test_an_original_whose_row_cannot_be_written_is_removed_at_once(
     assert store.stat(store.uploads_bucket, request.source_key) is None
 
 
-async def test_the_sweeper_removes_originals_left_without_a_row(
+async def test_the_sweeper_removes_objects_of_jobs_without_a_row(
     jobs: JobStore, engine: Engine, producer: EventProducer, store: MediaStore
 ) -> None:
-    recorded, orphan = _request(), _request()
+    recorded, orphan, deleted = _request(), _request(), _request()
     jobs.create(recorded)
     for request in (recorded, orphan):
         store.put_stream(store.uploads_bucket, request.source_key, io.BytesIO(b"abc"), 3, "image/jpeg")
+    # Renditions a worker stored after their job was deleted (its row and original are gone).
+    for name in ("small.webp", "hls/720p/seg-001.m4s"):
+        key = f"{deleted.job_id}/{name}"
+        store.put_stream(store.renditions_bucket, key, io.BytesIO(b"abc"), 3, "image/webp")
+    store.put_stream(
+        store.renditions_bucket, f"{recorded.job_id}/small.webp", io.BytesIO(b"a"), 1, "image/webp"
+    )
     now = [1000.0]
     sweeper = Sweeper(
         jobs,
@@ -280,9 +287,11 @@ async def test_the_sweeper_removes_originals_left_without_a_row(
     # Seen without a row: maybe an upload between its store and its insert, so it stays for now.
     assert await sweeper.sweep() == SweepReport()
     now[0] += 61
-    assert await sweeper.sweep() == SweepReport(orphans_removed=1)
+    assert await sweeper.sweep() == SweepReport(orphans_removed=2)
     assert store.stat(store.uploads_bucket, orphan.source_key) is None
+    assert store.list_keys(store.renditions_bucket, f"{deleted.job_id}/") == []
     assert store.stat(store.uploads_bucket, recorded.source_key) is not None
+    assert store.stat(store.renditions_bucket, f"{recorded.job_id}/small.webp") is not None
 
 
 # --- stuck jobs ----------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,3 +175,16 @@ def read_topic(stack: LocalStack, topic: Topic[E], timeout: float = 5.0) -> list
             await consumer.stop()
 
     return asyncio.run(read())
+
+
+def grant_operator(stack: LocalStack, username: str) -> None:
+    """`reencode users grant-operator NAME` against the site's database, as an administrator would."""
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.local", "users", "grant-operator", username],
+        env=stack.environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

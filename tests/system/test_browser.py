@@ -19,8 +19,8 @@ from infra.local.debian import chromium_path
 from infra.local.stack import REPO_ROOT
 from shared.events import new_id
 from tests.api_client import TEST_PASSWORD
-from tests.media_samples import image_bytes
-from tests.system.conftest import Site
+from tests.media_samples import image_bytes, truncated
+from tests.system.conftest import Site, grant_operator
 from tests.video_samples import video_bytes
 
 AXE = REPO_ROOT / "services" / "frontend" / "static" / "vendor" / "axe" / "axe.min.js"
@@ -292,3 +292,36 @@ def test_every_page_is_accessible(small_site: Site, browser: Browser, page: Page
             check_page(signed_out, name, tmp_path)
     finally:
         anonymous.close()
+
+
+def test_a_failed_upload_offers_retry_which_opens_the_new_job(page: Page, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(truncated(image_bytes(900, 700, "PNG")))  # passes the upload check, fails to decode
+    page.goto("/")
+    page.set_input_files("#file-input", str(broken))
+    item = job_item(page, "broken.png")
+    expect(item.locator(".status")).to_have_text("failed", timeout=DONE_WITHIN_MS)
+    item.locator(".filename").click()
+    expect(page.get_by_role("heading", name="broken.png")).to_be_visible()
+    failed_id = page.locator("#upload").get_attribute("data-job-id")
+    expect(page.locator("#status")).to_have_text("failed")
+    check_page(page, "upload-failed", tmp_path)
+    page.get_by_role("button", name="Retry").click()
+    # The retry is a new job of its own, re-encoding the same original: its page opens.
+    expect(page).not_to_have_url(re.compile(f"/uploads/{failed_id}$"))
+    expect(page).to_have_url(re.compile(r"/uploads/[0-9a-zA-Z_-]+$"))
+    expect(page.get_by_role("heading", name="broken.png")).to_be_visible()
+    expect(page.locator("#status")).to_have_text(
+        re.compile("^(queued|processing|failed)$"), timeout=DONE_WITHIN_MS
+    )
+
+
+def test_the_monitoring_page_shows_live_status_to_an_operator(
+    small_site: Site, account: tuple[BrowserContext, str], page: Page, tmp_path: Path
+) -> None:
+    grant_operator(small_site.stack, account[1])
+    page.goto("/monitoring")
+    expect(page.locator("#services tbody tr").first).to_be_visible(timeout=60_000)
+    expect(page.locator("#services")).to_contain_text("frontend")
+    expect(page.locator("#topics tbody tr").first).to_be_visible(timeout=60_000)
+    check_page(page, "monitoring", tmp_path)

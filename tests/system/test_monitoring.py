@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,7 +30,7 @@ from tests.api_client import sign_up
 from tests.conftest import CACHE_DIR
 from tests.eventually import eventually
 from tests.media_samples import image_bytes
-from tests.system.conftest import read_topic
+from tests.system.conftest import grant_operator, read_topic
 
 #: Deadline for a fault to show or clear: several monitoring looks plus Kafka's own timeouts.
 WITHIN_S = 90.0
@@ -124,19 +122,6 @@ def sign_up_named(site: httpx.Client) -> str:
     username = f"operator-{new_id()[:10]}"
     sign_up(site, username)
     return username
-
-
-def grant_operator(stack: LocalStack, username: str) -> None:
-    """`reencode users grant-operator NAME` against the site's database, as an administrator would."""
-    done = subprocess.run(
-        [sys.executable, "-m", "infra.local", "users", "grant-operator", username],
-        env=stack.environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_status_shows_services_kafka_database_and_storage(watched: Watched) -> None:

@@ -69,6 +69,8 @@ def stack_targets(stack: LocalStack) -> dict[str, list[str]]:
         "minio": [config.storage.endpoint],
     }
     for name, port in sorted(stack.metrics_ports.items()):
+        if name not in stack.services:
+            continue  # stopped on purpose (a worker the stack ran earlier): not a target any more
         job = name.rsplit("-", 1)[0]  # reencoder-2 -> reencoder
         targets.setdefault(job, []).append(f"127.0.0.1:{port}")
     return targets

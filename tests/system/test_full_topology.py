@@ -255,7 +255,13 @@ def test_no_acknowledged_upload_is_lost_when_the_primary_dies_and_the_replica_is
     # The next start makes the promoted server the primary and gives it a new replica.
     full.postgres.stop()
     full.postgres.start()
-    assert full.postgres.is_streaming()
+    # The new replica connects and catches up on its own time.
+    eventually(
+        full.postgres.is_streaming,
+        timeout=60,
+        what="the new replica streaming synchronously",
+        ignoring=(psycopg.OperationalError,),
+    )
     conninfo = f"host=127.0.0.1 port={full.postgres.primary.port} user=postgres dbname=reencode"
     with psycopg.connect(conninfo) as connection:
         assert known <= {row[0] for row in connection.execute("SELECT id FROM jobs")}

@@ -408,9 +408,12 @@ def test_the_page_has_a_player_with_a_vendored_hls_js(site: Site) -> None:
     assert script.status_code == 200
     assert "javascript" in script.headers["content-type"]
     assert site.http.get("/vendor/hls/LICENSE").status_code == 200
-    app = site.http.get("/app.js").text
-    assert "/vendor/hls/hls.light.min.js" in app
-    assert "application/vnd.apple.mpegurl" in app  # native HLS first (Safari), hls.js elsewhere
+    # The page of one upload plays it (tests/system/test_browser.py watches it play in Chromium).
+    player = site.http.get("/upload.js").text
+    assert "/vendor/hls/hls.light.min.js" in player
+    assert (
+        'canPlayType("application/vnd.apple.mpegurl")' in player
+    )  # native HLS first (Safari), hls.js elsewhere
 
 
 def test_when_one_rendition_fails_the_others_stop_and_nothing_is_left(site: Site, tmp_path: Path) -> None:

@@ -102,7 +102,7 @@ def test_the_summary_prefers_worker_timings_and_survives_the_snapshot() -> None:
     workers = {w.worker_id: w for w in window.workers}
     # Busy time is download + encode + upload of every piece of work: (1 + 2) + (1 + 4) s for w1.
     assert workers["w1"].busy_s == 8.0
-    assert workers["w1"].utilisation == round(8.0 / 60, 3)
+    assert workers["w1"].utilisation == round(8.0 / 60, 6)
     assert (workers["w1"].units, workers["w1"].jobs) == (2, 1)
     assert workers["w1"].encode_bytes_per_s == round(2000 / 6.0, 1)
     assert workers["w2"].busy_s == 2.0

@@ -7,14 +7,10 @@ node with the agent serving /metrics on its port; without it the brokers start e
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from infra.local.maven import maven_dependencies
 
 _KAFKA_DIR = Path(__file__).resolve().parents[1] / "kafka"
 POM = _KAFKA_DIR / "jmx-exporter" / "pom.xml"
@@ -37,41 +33,6 @@ class JmxExporter:
 
 def ensure_jmx_exporter(cache_dir: Path) -> JmxExporter:
     """The agent, fetched with Maven on first use (and again whenever its pom changes)."""
-    digest = hashlib.sha256(POM.read_bytes()).hexdigest()
-    folder = cache_dir / "jmx-exporter"
-    marker = folder / ".complete"
-    if not (marker.is_file() and marker.read_text() == digest):
-        _fetch(folder, digest)
+    folder = maven_dependencies(POM, cache_dir / "jmx-exporter", "the Prometheus JMX exporter")
     (agent,) = folder.glob("jmx_prometheus_javaagent-*.jar")
     return JmxExporter(agent)
-
-
-def _fetch(folder: Path, digest: str) -> None:
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise RuntimeError("Maven ('mvn') is needed once, to download the JMX exporter; please install it")
-    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    print(f"Downloading the Prometheus JMX exporter from Maven Central (once) into {folder}", file=sys.stderr)
-    result = subprocess.run(
-        [
-            mvn,
-            "--batch-mode",
-            "--quiet",
-            "-Dstyle.color=never",
-            "--file",
-            str(POM),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={partial}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        shutil.rmtree(partial, ignore_errors=True)
-        output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr).strip()[-4000:]
-        raise RuntimeError(f"fetching the JMX exporter failed ({result.returncode}):\n{output}")
-    (partial / ".complete").write_text(digest)
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)

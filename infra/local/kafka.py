@@ -10,13 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
-import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Coroutine
@@ -27,6 +24,7 @@ from typing import Any, TypeVar
 from aiokafka.admin import AIOKafkaAdminClient
 
 from infra.local.jmx_exporter import JmxExporter
+from infra.local.maven import maven_dependencies
 from infra.local.processes import ManagedProcess, free_port, log_tail, wait_for_port
 
 KAFKA_VERSION = "4.4.0"
@@ -59,49 +57,15 @@ T = TypeVar("T")
 
 
 def ensure_kafka_jars(cache_dir: Path) -> Path:
-    """The folder with Kafka's jars, fetched with Maven on first use; later calls return at once.
-
-    The folder is complete once it holds a marker with the digest of the pom, so an interrupted
-    download, or an edited pom, fetches again.
-    """
-    libs = cache_dir / f"kafka-{KAFKA_VERSION}" / "libs"
-    marker = libs / ".complete"
-    digest = hashlib.sha256(POM.read_bytes()).hexdigest()
-    if marker.is_file() and marker.read_text() == digest:
-        return libs
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise RuntimeError("Maven ('mvn') is needed once, to download Kafka's jars; please install it")
-    partial = libs.with_name(f"libs.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    print(f"Downloading Kafka {KAFKA_VERSION} from Maven Central (once) into {libs}", file=sys.stderr)
-    result = subprocess.run(
-        [
-            mvn,
-            "--batch-mode",
-            "--quiet",
-            "-Dstyle.color=never",
-            "--file",
-            str(POM),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={partial}",
-            "-DincludeScope=runtime",
-            # The command line wins over the pom's property: this module names the version.
-            f"-Dkafka.version={KAFKA_VERSION}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    """The folder with Kafka's jars, fetched with Maven on first use; later calls return at once."""
+    return maven_dependencies(
+        POM,
+        cache_dir / f"kafka-{KAFKA_VERSION}" / "libs",
+        f"Kafka {KAFKA_VERSION}",
+        "-DincludeScope=runtime",
+        # The command line wins over the pom's property: this module names the version.
+        f"-Dkafka.version={KAFKA_VERSION}",
     )
-    if result.returncode != 0:
-        shutil.rmtree(partial, ignore_errors=True)
-        # Debian's Maven colours its output even in batch mode; the escapes only obscure the message.
-        output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr).strip()[-4000:]
-        raise RuntimeError(f"'mvn dependency:copy-dependencies' failed ({result.returncode}):\n{output}")
-    (partial / ".complete").write_text(digest)
-    shutil.rmtree(libs, ignore_errors=True)
-    partial.rename(libs)
-    return libs
 
 
 def java_executable() -> str:

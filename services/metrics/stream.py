@@ -41,7 +41,12 @@ from shared.events import (
     MetricsSnapshot,
     Topic,
 )
-from shared.kafka import EventProducer, close_within, getmany_unless_stopped
+from shared.kafka import (
+    EventProducer,
+    close_within,
+    getmany_unless_stopped,
+    unless_stopped,
+)
 from shared.kafka.clients import kafka_consumer, seek_to_time, topic_partitions
 from shared.kafka.consumer import describe_validation_error
 from shared.kafka.dead_letters import dead_letter
@@ -109,9 +114,11 @@ class MetricStreamReader:
     async def run(self) -> None:
         """Consume until `stop()`; leaves the group on the way out so partitions move at once."""
         self._consumer.subscribe(list(self._topics), listener=_Rewind(self))
-        await self._consumer.start()
-        log.info("consuming %s in group %s", ", ".join(self._topics), self._group_id)
         try:
+            await unless_stopped(self._consumer.start(), self._stopping)
+            if self._stopping.is_set():
+                return  # stopped before the brokers answered
+            log.info("consuming %s in group %s", ", ".join(self._topics), self._group_id)
             while not self._stopping.is_set():
                 batch = await getmany_unless_stopped(
                     self._consumer, self._stopping, timeout_ms=500, max_records=5000
@@ -183,11 +190,13 @@ class SnapshotReader:
         self._stopping.set()
 
     async def run(self) -> None:
-        await self._consumer.start()
         try:
-            partitions = topic_partitions(self._consumer, METRICS_SNAPSHOTS.name)
-            self._consumer.assign(partitions)
-            await seek_to_time(self._consumer, partitions, int((time.time() - self._since_s) * 1000))
+            await unless_stopped(self._consumer.start(), self._stopping)
+            if not self._stopping.is_set():
+                partitions = topic_partitions(self._consumer, METRICS_SNAPSHOTS.name)
+                self._consumer.assign(partitions)
+                since_ms = int((time.time() - self._since_s) * 1000)
+                await unless_stopped(seek_to_time(self._consumer, partitions, since_ms), self._stopping)
             while not self._stopping.is_set():
                 batch = await getmany_unless_stopped(self._consumer, self._stopping, timeout_ms=500)
                 for records in batch.values():

@@ -32,6 +32,7 @@ from shared.kafka.cluster import (
     read_groups,
     read_topics,
 )
+from shared.kafka.producer import close_within
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -106,12 +107,15 @@ class KafkaWatcher:
     async def close(self) -> None:
         admin, offsets = self._admin, self._offsets
         self._admin = self._offsets = None
+        # Bounded: this runs at shutdown too, when the brokers may be long gone.
         if admin is not None:
             with contextlib.suppress(Exception):
-                await admin.close()
+                await close_within(admin.close(), self._settings.close_timeout_s, "monitoring's admin client")
         if offsets is not None:
             with contextlib.suppress(Exception):
-                await offsets.stop()
+                await close_within(
+                    offsets.stop(), self._settings.close_timeout_s, "monitoring's offset reader"
+                )
 
     async def look(self) -> KafkaLook:
         try:

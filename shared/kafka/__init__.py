@@ -6,6 +6,7 @@ from shared.kafka.consumer import (
     EventConsumer,
     RetryPolicy,
     getmany_unless_stopped,
+    unless_stopped,
 )
 from shared.kafka.failures import InfrastructureError, PermanentError, is_infrastructure_failure
 from shared.kafka.producer import EventProducer, close_within
@@ -21,4 +22,5 @@ __all__ = [
     "ensure_topics",
     "getmany_unless_stopped",
     "is_infrastructure_failure",
+    "unless_stopped",
 ]

@@ -34,7 +34,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Generic
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -83,6 +83,7 @@ class RetryPolicy:
 
 Handler = Callable[[E, Delivery], Awaitable[None]]
 Batch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+T = TypeVar("T")
 GiveUpHook = Callable[[E, str], Awaitable[None]]
 
 
@@ -180,9 +181,11 @@ class EventConsumer(Generic[E]):
     async def run(self) -> None:
         """Consume until `stop()` is called; the consumer leaves its group on the way out."""
         self._consumer.subscribe([self._topic.name], listener=_RevokeInFlight(self))
-        await self._consumer.start()
-        log.info("consuming %s in group %s", self._topic.name, self._group_id)
         try:
+            await unless_stopped(self._consumer.start(), self._stopping)
+            if self._stopping.is_set():
+                return  # stopped before the brokers answered
+            log.info("consuming %s in group %s", self._topic.name, self._group_id)
             while not self._stopping.is_set():
                 record = await self._next_record()
                 if record is None:
@@ -467,25 +470,33 @@ class EventConsumer(Generic[E]):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
 
+async def unless_stopped(work: Awaitable[T], stopping: asyncio.Event) -> T | None:
+    """`work`'s result, or None as soon as `stopping` is set (then `work` is cancelled).
+
+    While the cluster is unreachable aiokafka may wait for metadata or a group coordinator far
+    longer than any timeout it was given (in `start()`, `getmany()`, offset lookups), which would
+    hold up a graceful stop. Callers tell "stopped" from a None result by `stopping.is_set()`.
+    """
+    running = asyncio.ensure_future(work)
+    stop_wait = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({running, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop_wait.cancel()
+    if not running.done():
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        return None
+    return running.result()
+
+
 async def getmany_unless_stopped(
     consumer: AIOKafkaConsumer, stopping: asyncio.Event, *, timeout_ms: int, max_records: int | None = None
 ) -> Batch:
-    """`consumer.getmany`, but empty as soon as `stopping` is set: while the cluster is unreachable
-    aiokafka may wait for a group coordinator far longer than `timeout_ms`, which would hold up a
-    graceful stop."""
-    fetch = asyncio.ensure_future(consumer.getmany(timeout_ms=timeout_ms, max_records=max_records))
-    stop_wait = asyncio.ensure_future(stopping.wait())
-    try:
-        await asyncio.wait({fetch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stop_wait.cancel()
-    if not fetch.done():
-        fetch.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await fetch
-        return {}
-    batch: Batch = fetch.result()
-    return batch
+    """`consumer.getmany`, but empty as soon as `stopping` is set."""
+    batch = await unless_stopped(consumer.getmany(timeout_ms=timeout_ms, max_records=max_records), stopping)
+    return batch or {}
 
 
 def _tp(partition: TopicPartition) -> str:

@@ -75,6 +75,7 @@ def test_services_stop_cleanly_even_when_kafka_is_gone_first(own_stack: LocalSta
     own_stack.stop_services()
     # 0, or SIGTERM re-raised by uvicorn once its shutdown completed; never SIGKILL (a hang).
     clean = {0, -signal.SIGTERM}
-    assert {name: p.returncode for name, p in services.items() if p.returncode not in clean} == {}
+    hung = {name: p.returncode for name, p in services.items() if p.returncode not in clean}
+    assert hung == {}, "\n".join(f"{name}:\n{services[name].log_tail(60)}" for name in hung)
     for name in ("frontend", "metrics", "monitoring"):
         assert "Application shutdown complete" in (own_stack.logs_dir / f"{name}.log").read_text()

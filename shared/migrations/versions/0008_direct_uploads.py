@@ -1,0 +1,22 @@
+"""Direct multipart uploads to storage (issue #13).
+
+Reserved in the chain so that work on several features can land in any order; empty until then.
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+from __future__ import annotations
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -507,6 +507,32 @@ class StorageNotification(Event):
     records: tuple[dict[str, Any], ...] = Field(default=(), alias="Records")
 
 
+class WebhookDelivery(Event):
+    """One webhook message due at one endpoint: its first try, a retry, or its owner's redelivery.
+
+    The body travels whole (a few KB of the job's facts, never media), so every try sends the same
+    bytes under the same `webhook_id` and receivers can deduplicate; the endpoint's URL and secret
+    are read at each try, so a rotated secret or a deleted endpoint takes effect at once.
+    """
+
+    schema_version: Literal[1] = 1
+    endpoint_id: str
+    #: The Standard Webhooks `webhook-id`: one per message and endpoint, the same at every try.
+    webhook_id: str
+    #: `job.done`, `job.failed` or `media.deleted`.
+    event_type: str
+    #: The `jobs.status` or `media.deleted` event the message tells of.
+    source_event_id: str
+    #: The JSON body, exactly as signed and sent.
+    body: str = Field(max_length=256 * 1024)
+    #: This try's number at this endpoint, 1-based (a redelivery goes on counting).
+    attempt: int = Field(default=1, ge=1)
+    #: Retry topics this message went through so far (0: a first try or a redelivery).
+    stage: int = Field(default=0, ge=0)
+    #: Not before: a retry topic's consumer holds the message (its partition paused) until then.
+    due_at: datetime = Field(default_factory=utc_now)
+
+
 E = TypeVar("E", bound=Event)
 
 
@@ -654,7 +680,30 @@ STORAGE_EVENTS: Topic[StorageNotification] = Topic(
     description="Bucket notifications MinIO publishes on every stored original (MinIO -> operators).",
 )
 
+# Webhooks: the first try of every message, then one topic per retry delay (a topic's records are due
+# in the order they were written, so its consumer only ever waits for the record at a partition's head).
+# Keyed by endpoint, so one endpoint's messages keep their order.
+WEBHOOK_DELIVERIES: Topic[WebhookDelivery] = Topic(
+    name="webhooks.deliveries",
+    event_type=WebhookDelivery,
+    partitions=6,
+    key=lambda event: event.endpoint_id,
+    description="Webhook messages to send now: first tries, redeliveries (webhooks, frontend -> webhooks).",
+)
+WEBHOOK_RETRIES: tuple[Topic[WebhookDelivery], ...] = tuple(
+    Topic(
+        name=f"webhooks.retry.{stage}",
+        event_type=WebhookDelivery,
+        partitions=3,
+        key=lambda event: event.endpoint_id,
+        description=f"Webhook messages whose try {stage} failed, held until due (webhooks -> webhooks).",
+    )
+    for stage in (1, 2, 3, 4)
+)
+
 ALL_TOPICS: tuple[Topic[Any], ...] = (
+    WEBHOOK_DELIVERIES,
+    *WEBHOOK_RETRIES,
     JOBS_REQUESTED,
     JOBS_STATUS,
     MEDIA_DELETED,

@@ -6,13 +6,16 @@ INSTALLED := $(VENV)/.installed
 # `make run BROKERS=3`: a three-node KRaft cluster on loopback, as in docker-compose.yml.
 BROKERS ?= 1
 
-.PHONY: run run-cluster run-full test install tools ffmpeg lint format typecheck check bench bench-video chaos clean
+.PHONY: run run-cluster run-zookeeper run-full test install tools ffmpeg lint format typecheck check bench bench-video chaos clean
 
 run: install ## Start Kafka, storage, the database and every service; serve http://localhost:8000
 	$(PY) -m infra.local run --brokers $(BROKERS)
 
 run-cluster: ## `make run` on three Kafka nodes (replication factor 3, min.insync.replicas 2)
 	$(MAKE) run BROKERS=3
+
+run-zookeeper: install ## The design's own cluster: ZooKeeper and two Kafka 3.9 brokers (replication factor 2)
+	$(PY) -m infra.local run --zookeeper --brokers 2
 
 run-full: install ## docker-compose.yml's topology from that file, natively: nginx, 2 frontends, 3 Kafka nodes, PostgreSQL + replica
 	$(PY) -m infra.local run-full

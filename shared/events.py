@@ -341,6 +341,35 @@ class LinkClicked(Event):
     user_id: str | None = None
 
 
+class PlaybackReported(Event):
+    """A viewer's player reported on one playing of a video (`POST /api/playback`): what happened
+    since its previous beacon, so that beacons add up in any window.
+
+    A playing session sends one beacon with `first` when it starts loading, then one at the first frame
+    (with `startup_ms`), every so often while watching, and one when the page goes away."""
+
+    schema_version: Literal[1] = 1
+    job_id: str = Field(min_length=1, max_length=64)
+    #: One page's playing of one video (made up by the page).
+    session_id: str = Field(min_length=1, max_length=64)
+    #: True on a session's first beacon: the session counts once.
+    first: bool = False
+    #: Load to first frame, in the beacon that saw it (once per session).
+    startup_ms: float | None = Field(default=None, ge=0.0)
+    rebuffers: int = Field(default=0, ge=0)
+    rebuffer_s: float = Field(default=0.0, ge=0.0)
+    watched_s: float = Field(default=0.0, ge=0.0)
+    #: Fatal player errors (the video stopped).
+    errors: int = Field(default=0, ge=0)
+    #: Rendition switches the player made.
+    switches: int = Field(default=0, ge=0)
+    #: The rendition playing when the beacon was sent (e.g. `720p`), "" if unknown.
+    rendition: str = Field(default="", max_length=40)
+    #: Whether a signed-in viewer sent it (share-link viewers are anonymous).
+    signed_in: bool = False
+    instance_id: str
+
+
 class WorkKind(StrEnum):
     IMAGE = "image"
     VIDEO_RENDITION = "video_rendition"
@@ -452,6 +481,22 @@ class LinkCount(BaseModel):
     clicks: int
 
 
+class PlaybackFigures(BaseModel):
+    """Viewers' playback beacons inside a window (empty when nobody watched)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    beacons: int = 0
+    #: Sessions started (beacons with `first`).
+    sessions: int = 0
+    startup_ms: Distribution = Field(default_factory=Distribution)
+    rebuffers: int = 0
+    rebuffer_s: float = 0.0
+    watched_s: float = 0.0
+    errors: int = 0
+    switches: int = 0
+
+
 class WindowFigures(BaseModel):
     """Everything one metrics instance saw in the last `span_s` seconds, on its partitions."""
 
@@ -470,6 +515,8 @@ class WindowFigures(BaseModel):
     workers: tuple[WorkerFigures, ...] = ()
     #: Added later with a default, so older snapshots still validate.
     work: WorkTimings = Field(default_factory=WorkTimings)
+    #: Added later with a default, so older snapshots still validate.
+    playback: PlaybackFigures = Field(default_factory=PlaybackFigures)
 
 
 class MetricsSnapshot(Event):
@@ -672,6 +719,14 @@ METRICS_WORK: Topic[WorkTimed] = Topic(
     key=lambda event: event.job_id,
     description="Phase timings and bytes of each image job and video task (reencoder -> metrics).",
 )
+# Keyed by job id: one video's beacons stay in order on one partition.
+PLAYBACK_EVENTS: Topic[PlaybackReported] = Topic(
+    name="playback.events",
+    event_type=PlaybackReported,
+    partitions=3,
+    key=lambda event: event.job_id,
+    description="Viewers' playback beacons: startup time, stalls, errors, watch time (frontend -> metrics).",
+)
 STORAGE_EVENTS: Topic[StorageNotification] = Topic(
     name="storage.events",
     event_type=StorageNotification,
@@ -720,4 +775,5 @@ ALL_TOPICS: tuple[Topic[Any], ...] = (
     METRICS_SNAPSHOTS,
     METRICS_WORK,
     STORAGE_EVENTS,
+    PLAYBACK_EVENTS,
 )

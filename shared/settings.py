@@ -36,6 +36,10 @@ class KafkaSettings(BaseSettings):
     #: service stops in bounded time even when the brokers are gone (what stays unsent or uncommitted
     #: is redelivered or retried by design: at-least-once).
     close_timeout_s: float = 5.0
+    #: ZooKeeper's host:port where the cluster runs in ZooKeeper mode (Kafka 3.9, `make run-zookeeper`):
+    #: monitoring and `reencode cluster` then show its health, controller and registrations.
+    #: Empty: the cluster runs KRaft and has no ZooKeeper.
+    zookeeper_connect: str = ""
 
 
 class StorageSettings(BaseSettings):

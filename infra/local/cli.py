@@ -51,13 +51,18 @@ def run(
     brokers: int = typer.Option(
         1, min=1, help="Kafka nodes; 3 gives the compose cluster's replication factor 3, min.insync 2."
     ),
+    zookeeper: bool = typer.Option(
+        False,
+        "--zookeeper",
+        help="The design's own cluster: ZooKeeper on :2181 and Kafka 3.9 brokers (use --brokers 2).",
+    ),
 ) -> None:
     """Start Kafka, MinIO, the database and every service; stop them all with Ctrl-C."""
     configure_logging("stack")
     logging.getLogger("infra").setLevel(logging.INFO)
     config = StackConfig(
         # A cluster keeps its own state: a node count is fixed when the Kafka data is formatted.
-        state_dir=state_dir or (STATE_DIR if brokers == 1 else STATE_DIR / f"cluster-{brokers}"),
+        state_dir=state_dir or _default_state_dir(brokers, zookeeper),
         cache_dir=STATE_DIR / "cache",
         reencoders=reencoders,
         database_url=os.environ.get("DATABASE_URL"),
@@ -65,6 +70,7 @@ def run(
         # 9092/9093 for one node as before; node i of a cluster: 9092+2i (clients), 9093+2i (controller).
         kafka_ports=[9092 + 2 * node for node in range(brokers)],
         controller_ports=[9093 + 2 * node for node in range(brokers)],
+        zookeeper_port=2181 if zookeeper else None,
     )
     stack = LocalStack(config)
     stopping = threading.Event()
@@ -91,6 +97,13 @@ def run(
         with console.status("stopping: services finish their work, then Kafka and MinIO"):
             stack.stop()
         console.print("stopped; data kept in", str(config.state_dir))
+
+
+def _default_state_dir(brokers: int, zookeeper: bool) -> Path:
+    """Each kind of cluster keeps its own data: a ZooKeeper-mode broker cannot read KRaft data."""
+    if zookeeper:
+        return STATE_DIR / "zookeeper"
+    return STATE_DIR if brokers == 1 else STATE_DIR / f"cluster-{brokers}"
 
 
 @app.command("run-full")

@@ -19,6 +19,7 @@ from infra.local.objectstore import MinioServer, ensure_minio_binary
 from infra.local.processes import ManagedProcess, free_port, wait_for_port
 from infra.local.storage_events import notification_env, subscribe_uploads
 from infra.local.supervisor import ServiceSupervisor
+from infra.local.zookeeper_cluster import ZooKeeperKafkaCluster, ensure_zookeeper_kafka_jars
 from shared.kafka import ensure_topics
 from shared.settings import KafkaSettings, StorageSettings
 from shared.storage import MediaStore
@@ -52,6 +53,9 @@ class StackConfig:
     service_env: dict[str, str] = field(default_factory=dict)
     #: One per Kafka node: its JMX exporter's /metrics port. Empty (the default): no agent.
     kafka_metrics_ports: list[int] = field(default_factory=list)
+    #: ZooKeeper's port: the design's own cluster, Kafka 3.9 brokers in ZooKeeper mode
+    #: (infra/local/zookeeper_cluster.py, `make run-zookeeper`). None: KRaft nodes.
+    zookeeper_port: int | None = None
 
     @classmethod
     def on_free_ports(cls, state_dir: Path, cache_dir: Path, kafka_nodes: int = 1) -> StackConfig:
@@ -77,6 +81,7 @@ class StackConfig:
         return KafkaSettings(
             bootstrap_servers=",".join(f"127.0.0.1:{port}" for port in self.kafka_ports),
             replication_factor=min(3, self.kafka_nodes),
+            zookeeper_connect=f"127.0.0.1:{self.zookeeper_port}" if self.zookeeper_port else "",
         )
 
     @property
@@ -122,6 +127,16 @@ class LocalStack:
             jmx_exporter=ensure_jmx_exporter(config.cache_dir) if config.kafka_metrics_ports else None,
             metrics_ports=config.kafka_metrics_ports or None,
         )
+        if config.zookeeper_port is not None:
+            # The design's own cluster instead: ZooKeeper and Kafka 3.9 brokers on the same ports.
+            self.kafka = ZooKeeperKafkaCluster(
+                state_dir=config.state_dir / "kafka",
+                jars_dir=ensure_zookeeper_kafka_jars(config.cache_dir),
+                zookeeper_port=config.zookeeper_port,
+                nodes=config.kafka_nodes,
+                broker_ports=config.kafka_ports,
+                logs_dir=self.logs_dir,
+            )
         self.minio = MinioServer(
             binary=ensure_minio_binary(config.cache_dir),
             data_dir=config.state_dir / "minio",
@@ -156,6 +171,7 @@ class LocalStack:
             {
                 "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
                 "KAFKA_REPLICATION_FACTOR": str(kafka.replication_factor),
+                "KAFKA_ZOOKEEPER_CONNECT": kafka.zookeeper_connect,
                 "STORAGE_ENDPOINT": storage.endpoint,
                 "STORAGE_ACCESS_KEY": storage.access_key,
                 "STORAGE_SECRET_KEY": storage.secret_key,

@@ -16,6 +16,7 @@ HTTP:      GET  /                         upload page and list (static/), for si
            GET  /dashboard                live metrics dashboard; /api/metrics/{summary,stream,alerts}
            GET  /monitoring               the operator's live view; /api/monitoring/* (monitoring's API)
            POST /api/clicks               -> 202, a tracked link click
+           POST /api/playback             -> 202, a viewer's playback beacon (anonymous too, throttled)
            GET  /healthz, /metrics (Prometheus), /docs (OpenAPI)
 Settings:  FrontendConfig: Kafka, storage, database, media and video limits, accounts, FRONTEND_*,
            OUTBOX_* (the relay of committed job requests), SWEEPER_* (stuck jobs, orphan originals).
@@ -39,7 +40,17 @@ from services.frontend.accounts import api as accounts_api
 from services.frontend.accounts import pages as accounts_pages
 from services.frontend.accounts.account_store import AccountStore
 from services.frontend.accounts.service import Accounts, AccountSettings
-from services.frontend.api import clicks, dashboard, jobs, media, metrics, monitoring, upload_page, uploads
+from services.frontend.api import (
+    clicks,
+    dashboard,
+    jobs,
+    media,
+    metrics,
+    monitoring,
+    playback,
+    upload_page,
+    uploads,
+)
 from services.frontend.api.metrics import MetricsAddress
 from services.frontend.api.monitoring import MonitoringAddress
 from services.frontend.consumers.job_status import StatusRecorder
@@ -57,6 +68,7 @@ from shared.events import (
     MEDIA_DELETED,
     METRICS_CLICKS,
     METRICS_REQUESTS,
+    PLAYBACK_EVENTS,
     USER_ACTIVITY,
     VIDEO_PROGRESS,
 )
@@ -81,7 +93,14 @@ FRONTEND = ServiceDeclaration(
     name="frontend",
     summary="Upload images and videos; Kafka workers re-encode them into web renditions.",
     consumes=(JOB_STATUS, JOB_PROGRESS),
-    produces=(JOBS_REQUESTED, MEDIA_DELETED, USER_ACTIVITY, METRICS_REQUESTS, METRICS_CLICKS),
+    produces=(
+        JOBS_REQUESTED,
+        MEDIA_DELETED,
+        USER_ACTIVITY,
+        METRICS_REQUESTS,
+        METRICS_CLICKS,
+        PLAYBACK_EVENTS,
+    ),
     http=True,
 )
 
@@ -166,6 +185,7 @@ def add_routes(app: FastAPI, config: FrontendConfig, instance_id: str) -> Collec
         app.include_router(router)
     for router in (metrics.router, clicks.router, dashboard.router, upload_page.router):
         app.include_router(router)
+    app.include_router(playback.router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="site")
     return registry
 

@@ -9,6 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from services.metrics.engine import MetricsEngine
+from services.metrics.playback import playback_families
 
 
 class SummaryCollector(Collector):
@@ -48,6 +49,7 @@ class SummaryCollector(Collector):
             for worker in window.workers:
                 utilisation.add_metric([name, worker.worker_id], worker.utilisation)
         yield from (rate, latency, errors, uploads, utilisation)
+        yield from playback_families(summary.windows)
 
         jobs = GaugeMetricFamily("reencode_jobs", "Jobs waiting or being encoded now", labels=["state"])
         for state, count in summary.jobs:

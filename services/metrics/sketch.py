@@ -8,6 +8,8 @@ two sketches add up exactly. Sketches travel between instances as protobuf, base
 from __future__ import annotations
 
 import base64
+import math
+from collections import Counter
 from collections.abc import Iterable
 
 from ddsketch import DDSketch
@@ -62,3 +64,44 @@ def quantiles(sketch: DDSketch, digits: int = 2) -> dict[str, float | None]:
         value = sketch.get_quantile_value(q) if sketch.count else None
         figures[f"p{round(q * 100)}"] = None if value is None else round(max(0.0, float(value)), digits)
     return figures
+
+
+#: The bin layout every sketch of `new_sketch` shares.
+_MAPPING = new_sketch()._mapping
+
+
+class SketchBatch:
+    """Many values to add to several sketches: each value's bin is computed once, then every sketch
+    takes one add per distinct bin instead of one per value.
+
+    The metrics reader folds each request's latency into three windows; `DDSketch.add` is pure Python,
+    so three adds per event cost more than decoding the event. At 1 % accuracy thousands of latencies
+    share a few hundred bins, and `apply` gives exactly the sketch the one-by-one adds would.
+    """
+
+    def __init__(self, values: Iterable[float]) -> None:
+        mapping = _MAPPING
+        lowest = mapping.min_possible
+        self._values = list(values)
+        positive = [value for value in self._values if value > lowest]
+        negative = [-value for value in self._values if value < -lowest]
+        self._bins = Counter(map(mapping.key, positive))
+        self._negative_bins = Counter(map(mapping.key, negative))
+        self._zeros = len(self._values) - len(positive) - len(negative)
+        self._sum = math.fsum(self._values) if self._values else 0.0
+        self._min = min(self._values, default=math.inf)
+        self._max = max(self._values, default=-math.inf)
+
+    def apply(self, sketch: DDSketch) -> None:
+        """Add every value to `sketch` (one made by `new_sketch`, so its bins match)."""
+        if not self._values:
+            return
+        for key, weight in self._bins.items():
+            sketch._store.add(key, weight)
+        for key, weight in self._negative_bins.items():
+            sketch._negative_store.add(key, weight)
+        sketch._zero_count += self._zeros
+        sketch._count += len(self._values)
+        sketch._sum += self._sum
+        sketch._min = min(sketch._min, self._min)
+        sketch._max = max(sketch._max, self._max)

@@ -36,6 +36,7 @@ from shared.events import (
     METRICS_REQUESTS,
     METRICS_SNAPSHOTS,
     METRICS_WORK,
+    PLAYBACK_EVENTS,
     Alert,
     AlertState,
     MetricsSnapshot,
@@ -55,7 +56,7 @@ from shared.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 #: Topics whose figures live in windows: replayed from the start of the longest window.
-WINDOWED_TOPICS: tuple[Topic[Any], ...] = (METRICS_REQUESTS, METRICS_CLICKS, METRICS_WORK)
+WINDOWED_TOPICS: tuple[Topic[Any], ...] = (METRICS_REQUESTS, METRICS_CLICKS, METRICS_WORK, PLAYBACK_EVENTS)
 #: Topics that hold job state: replayed from the beginning.
 STATE_TOPICS: tuple[Topic[Any], ...] = (JOBS_REQUESTED, JOBS_STATUS)
 

@@ -84,6 +84,24 @@ class WorkSummary(_Figures):
     encode_s: Quantiles = Quantiles()
 
 
+class PlaybackSummary(_Figures):
+    """What viewers experienced in a window, site-wide."""
+
+    beacons: int = 0
+    sessions: int = 0
+    #: Load to first frame, over the sessions that reached it.
+    startup_ms: Quantiles = Quantiles()
+    rebuffers: int = 0
+    rebuffer_seconds: float = 0.0
+    watched_seconds: float = 0.0
+    #: Stalled seconds over watched plus stalled seconds (0 with nothing watched).
+    rebuffer_ratio: float = 0.0
+    errors: int = 0
+    #: Errors over sessions started (a session that failed before its first beacon counts as one).
+    error_rate: float = 0.0
+    switches: int = 0
+
+
 class WindowSummary(_Figures):
     """Everything the site did in the last `span_s` seconds, every live instance's share added up."""
 
@@ -111,6 +129,8 @@ class WindowSummary(_Figures):
     workers: list[WorkerSummary] = []
     work: WorkSummary = WorkSummary()
     top_links: list[LinkCount] = []
+    #: Viewers' playback (services/metrics/playback.py).
+    playback: PlaybackSummary = PlaybackSummary()
 
 
 class JobBacklog(_Figures):

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from services.metrics.aggregator import from_window_message
+from services.metrics.playback import summarise_playback
 from services.metrics.summary import (
     ActiveAlert,
     JobBacklog,
@@ -139,6 +140,7 @@ def summarise_window(span_s: int, tally: Tally) -> WindowSummary:
         workers=summarise_workers(span_s, tally),
         work=summarise_work(work),
         top_links=[LinkCount(link=link, clicks=n) for link, n in tally.clicks.most_common(10)],
+        playback=summarise_playback(tally.playback),
     )
 
 

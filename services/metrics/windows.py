@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ddsketch import DDSketch
 from pydantic import BaseModel
 
+from services.metrics.playback import PlaybackTally
 from services.metrics.sketch import from_distribution, new_sketch, to_distribution
 from shared.events import Distribution
 
@@ -133,6 +134,7 @@ class Tally:
     encode_s: DDSketch = field(default_factory=new_sketch)
     workers: dict[str, WorkerTally] = field(default_factory=dict)
     work: WorkTally = field(default_factory=WorkTally)
+    playback: PlaybackTally = field(default_factory=PlaybackTally)
 
     def route(self, method: str, route: str) -> RouteTally:
         key = (method, route)
@@ -161,6 +163,7 @@ class Tally:
         for worker_id, worker in other.workers.items():
             self.worker(worker_id).merge(worker)
         self.work.merge(other.work)
+        self.playback.merge(other.playback)
 
 
 def _merge_sketch(into: DDSketch, more: DDSketch) -> None:

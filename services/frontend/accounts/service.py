@@ -54,6 +54,8 @@ class AccountSettings(BaseSettings):
     #: (later new links are counted as "(other)").
     clicks_per_minute_per_user: int = Field(60, ge=1)
     tracked_links: int = Field(1000, ge=1)
+    #: Playback beacons one viewer (signed-in user, else client address) may send per minute.
+    playback_beacons_per_minute: int = Field(30, ge=1)
 
 
 class LoginRefused(Exception):
@@ -73,6 +75,7 @@ class CallerLimits:
 
     registrations: SlidingWindow
     clicks: SlidingWindow
+    playback: SlidingWindow
     links: BoundedNames
     uploads: InFlight
     hashing: HashSlots
@@ -82,6 +85,7 @@ class CallerLimits:
         return cls(
             registrations=SlidingWindow(settings.registrations_per_client, settings.registration_window_s),
             clicks=SlidingWindow(settings.clicks_per_minute_per_user, 60),
+            playback=SlidingWindow(settings.playback_beacons_per_minute, 60),
             links=BoundedNames(settings.tracked_links),
             uploads=InFlight(settings.uploads_in_flight_per_user),
             hashing=HashSlots(settings.password_hashes_at_once),

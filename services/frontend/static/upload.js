@@ -46,12 +46,14 @@ async function showVideo(url, poster) {
   noPreview.hidden = true;
   if (player.canPlayType("application/vnd.apple.mpegurl")) {
     player.src = url;
+    watchPlayback(player, jobId, null); // playback.js
     return;
   }
   try {
     const Hls = await loadHls();
     if (!Hls.isSupported()) throw new Error("this browser cannot play HLS");
     const hls = new Hls();
+    watchPlayback(player, jobId, hls); // playback.js
     hls.loadSource(url);
     hls.attachMedia(player);
   } catch (error) {

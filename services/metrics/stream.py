@@ -27,6 +27,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from pydantic import ValidationError
 
 from services.metrics.aggregator import Aggregator, MetricEvent
+from services.metrics.decoding import BatchDecoder
 from shared.events import (
     ALERTS,
     DEAD_LETTERS,
@@ -92,6 +93,7 @@ class MetricStreamReader:
         self._rewind_s = rewind_s
         self._on_batch = on_batch
         self._topics = {topic.name: topic for topic in (*WINDOWED_TOPICS, *STATE_TOPICS)}
+        self._requests = BatchDecoder(METRICS_REQUESTS.event_type)
         self._stopping = asyncio.Event()
         self.assigned: tuple[str, ...] = ()
         self.dead_lettered = 0
@@ -125,9 +127,12 @@ class MetricStreamReader:
                     self._consumer, self._stopping, timeout_ms=500, max_records=5000
                 )
                 count = 0
-                for records in batch.values():
-                    events = [event for event in map(self._decode, records) if event is not None]
-                    self._aggregator.observe_all(events)
+                for partition, records in batch.items():
+                    if partition.topic == METRICS_REQUESTS.name:
+                        self._fold_requests(records)
+                    else:
+                        events = [event for event in map(self._decode, records) if event is not None]
+                        self._aggregator.observe_all(events)
                     count += len(records)
                 if self._on_batch is not None and count:
                     self._on_batch(count)
@@ -146,6 +151,12 @@ class MetricStreamReader:
             await self._consumer.seek_to_beginning(*state)
         await seek_to_time(self._consumer, windowed, int((time.time() - self._rewind_s) * 1000))
         log.info("replaying %d partitions (windows from %.0f s ago)", len(assigned), self._rewind_s)
+
+    def _fold_requests(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """The hot topic: decoded as one batch into rows, folded grouped (see `observe_requests`)."""
+        rows, bad = self._requests.decode([record.value for record in records])
+        self._aggregator.observe_requests(rows)
+        self._pending_dead.extend((records[index], reason) for index, reason in bad)
 
     # --- bad records ----------------------------------------------------------------------------------
 

@@ -195,3 +195,7 @@ def create_schema(engine: Engine) -> None:
     from shared.migrations import upgrade_to_head
 
     upgrade_to_head(engine)
+
+
+# Tables kept beside their feature join the same metadata, which the migrations are checked against.
+from shared.webhooks import tables as _webhook_tables  # noqa: E402, F401

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,13 @@ class KafkaSettings(BaseSettings):
     #: service stops in bounded time even when the brokers are gone (what stays unsent or uncommitted
     #: is redelivered or retried by design: at-least-once).
     close_timeout_s: float = 5.0
+    #: PLAINTEXT for the loopback-only `make run`; SASL_PLAINTEXT where brokers authenticate clients
+    #: (compose and `make run-full`: each service signs in as its own principal, see shared/kafka/acls.py).
+    security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    #: The principal this process signs in as (`frontend`, `reencoder`, ..., `admin` for the CLI).
+    sasl_username: str | None = None
+    sasl_password: str | None = Field(default=None, repr=False)
     #: ZooKeeper's host:port where the cluster runs in ZooKeeper mode (Kafka 3.9, `make run-zookeeper`):
     #: monitoring and `reencode cluster` then show its health, controller and registrations.
     #: Empty: the cluster runs KRaft and has no ZooKeeper.

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aiokafka.admin import AIOKafkaAdminClient
-
 from infra.local.jmx_exporter import JmxExporter
+from infra.local.kafka_security import KafkaSecurity
 from infra.local.maven import maven_dependencies
 from infra.local.processes import ManagedProcess, free_port, log_tail, wait_for_port
+from shared.kafka.clients import kafka_admin
+from shared.settings import KafkaSettings
 
 KAFKA_VERSION = "4.4.0"
 
@@ -152,6 +153,7 @@ class KafkaCluster:
         heap: str = "512m",
         jmx_exporter: JmxExporter | None = None,
         metrics_ports: list[int] | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         if nodes < 1:
             raise ValueError("a Kafka cluster needs at least one node")
@@ -163,6 +165,8 @@ class KafkaCluster:
         self.jars_dir = jars_dir
         self.heap = heap
         self.jmx_exporter = jmx_exporter
+        #: SASL and ACLs on every listener (infra/local/kafka_security.py); None: plaintext.
+        self.security = security
         if jmx_exporter is not None:
             metrics_ports = metrics_ports or [free_port() for _ in range(nodes)]
             if len(metrics_ports) != nodes:
@@ -190,6 +194,12 @@ class KafkaCluster:
     @property
     def bootstrap_servers(self) -> str:
         return ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+
+    @property
+    def admin_settings(self) -> KafkaSettings:
+        """Client settings for this cluster, signed in as the admin principal when SASL is on."""
+        settings = KafkaSettings(bootstrap_servers=self.bootstrap_servers)
+        return settings if self.security is None else self.security.client_settings(settings)
 
     @property
     def replication_factor(self) -> int:
@@ -230,7 +240,7 @@ class KafkaCluster:
                         f"last lines of {node.process.log_path}:\n{node.process.log_tail()}"
                     )
             try:
-                brokers = _run(_broker_ids(self.bootstrap_servers))
+                brokers = _run(_broker_ids(self.admin_settings))
             except Exception:  # not ready yet: any client error means "ask again"
                 brokers = set()
             if expected <= brokers:
@@ -294,6 +304,8 @@ class KafkaCluster:
         args = ["format", "--cluster-id", cluster_id, "--config", str(node.config_path)]
         if len(self.nodes) == 1:
             args.append("--standalone")
+        if self.security is not None:
+            args += self.security.format_arguments()
         result = subprocess.run(
             console_tool_argv(self.jars_dir, CONSOLE_TOOLS["kafka-storage"], args),
             capture_output=True,
@@ -342,6 +354,8 @@ class KafkaCluster:
             "num.network.threads": 2,
             "num.io.threads": 4,
         }
+        if self.security is not None:
+            settings |= self.security.broker_properties("127.0.0.1", node.port, node.controller_port)
         lines = ["# Written by infra.local.kafka on every start; edits are overwritten."]
         lines += [f"{key}={value}" for key, value in settings.items()]
         return "\n".join(lines) + "\n"
@@ -366,9 +380,9 @@ class KafkaCluster:
         ]
 
 
-async def _broker_ids(bootstrap_servers: str) -> set[int]:
+async def _broker_ids(settings: KafkaSettings) -> set[int]:
     """The ids of the brokers in a metadata response: a real round trip through the cluster."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+    admin = kafka_admin(settings, request_timeout_ms=5000)
     try:
         await admin.start()
         cluster: dict[str, Any] = await admin.describe_cluster()

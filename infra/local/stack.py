@@ -15,12 +15,14 @@ from pathlib import Path
 
 from infra.local.jmx_exporter import ensure_jmx_exporter
 from infra.local.kafka import KafkaCluster, ensure_kafka_jars
+from infra.local.kafka_security import KafkaSecurity
 from infra.local.objectstore import MinioServer, ensure_minio_binary
 from infra.local.processes import ManagedProcess, free_port, wait_for_port
 from infra.local.storage_events import notification_env, subscribe_uploads
 from infra.local.supervisor import ServiceSupervisor
 from infra.local.zookeeper_cluster import ZooKeeperKafkaCluster, ensure_zookeeper_kafka_jars
 from shared.kafka import ensure_topics
+from shared.kafka.acls import apply_acls, cluster_acls
 from shared.settings import KafkaSettings, StorageSettings
 from shared.storage import MediaStore
 
@@ -53,6 +55,8 @@ class StackConfig:
     service_env: dict[str, str] = field(default_factory=dict)
     #: One per Kafka node: its JMX exporter's /metrics port. Empty (the default): no agent.
     kafka_metrics_ports: list[int] = field(default_factory=list)
+    #: SASL/SCRAM and ACLs on the brokers (`make run-full`, tests); None: plaintext, as `make run`.
+    kafka_security: KafkaSecurity | None = None
     #: ZooKeeper's port: the design's own cluster, Kafka 3.9 brokers in ZooKeeper mode
     #: (infra/local/zookeeper_cluster.py, `make run-zookeeper`). None: KRaft nodes.
     zookeeper_port: int | None = None
@@ -78,11 +82,14 @@ class StackConfig:
 
     @property
     def kafka(self) -> KafkaSettings:
-        return KafkaSettings(
+        """The cluster as the stack's own set-up reaches it: the admin principal when SASL is on."""
+        settings = KafkaSettings(
             bootstrap_servers=",".join(f"127.0.0.1:{port}" for port in self.kafka_ports),
             replication_factor=min(3, self.kafka_nodes),
             zookeeper_connect=f"127.0.0.1:{self.zookeeper_port}" if self.zookeeper_port else "",
         )
+        security = self.kafka_security
+        return settings if security is None else security.client_settings(settings)
 
     @property
     def storage(self) -> StorageSettings:
@@ -126,6 +133,7 @@ class LocalStack:
             logs_dir=self.logs_dir,
             jmx_exporter=ensure_jmx_exporter(config.cache_dir) if config.kafka_metrics_ports else None,
             metrics_ports=config.kafka_metrics_ports or None,
+            security=config.kafka_security,
         )
         if config.zookeeper_port is not None:
             # The design's own cluster instead: ZooKeeper and Kafka 3.9 brokers on the same ports.
@@ -150,6 +158,8 @@ class LocalStack:
         self.minio.process.env = (self.minio.process.env or {}) | notification_env(
             config.kafka.bootstrap_servers, config.state_dir / "minio-events"
         )
+        if config.kafka_security is not None:
+            self.minio.process.env |= config.kafka_security.minio_notification_env()
         self.kafka.start()
         self.minio.start()
         self.kafka.wait_ready(timeout=120)
@@ -157,6 +167,10 @@ class LocalStack:
         created = asyncio.run(ensure_topics(config.kafka))
         if created:
             log.info("created topics: %s", ", ".join(created))
+        if config.kafka_security is not None:
+            from services.declarations import SERVICES  # the services' modules: only when needed
+
+            asyncio.run(apply_acls(config.kafka, cluster_acls(d.declaration for d in SERVICES)))
         MediaStore(config.storage).ensure_buckets()
         subscribe_uploads(config.storage)
 

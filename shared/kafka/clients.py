@@ -4,7 +4,9 @@
 settings (session, heartbeat, poll interval, request), so a knob changed in the environment reaches
 them all; what differs between consumers (group, client id, offset reset, commits, isolation, an
 assignor) is said by keyword where the consumer is built. `kafka_admin` does the same for the admin
-client, and `admin_client` is the started-and-closed form for a one-off look.
+client, and `admin_client` is the started-and-closed form for a one-off look. `kafka_producer`
+builds every producer. Each gets `connection_options(settings)`: the address and, where the brokers
+authenticate (compose, `make run-full`), the SASL/SCRAM principal this process signs in as.
 """
 
 from __future__ import annotations
@@ -13,13 +15,40 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.settings import KafkaSettings
 
 OffsetReset = Literal["earliest", "latest", "none"]
 IsolationLevel = Literal["read_uncommitted", "read_committed"]
+
+
+def connection_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Where the cluster is and who we are on it: the keywords every aiokafka client is built with.
+
+    SASL needs both a username and a password; one without the other is a configuration mistake
+    said at start-up, not a confusing authentication failure later.
+    """
+    options: dict[str, Any] = {"bootstrap_servers": settings.bootstrap_servers}
+    if settings.security_protocol == "PLAINTEXT":
+        return options
+    if not settings.sasl_username or not settings.sasl_password:
+        raise ValueError(
+            f"KAFKA_SECURITY_PROTOCOL={settings.security_protocol} needs KAFKA_SASL_USERNAME and "
+            "KAFKA_SASL_PASSWORD (the principal this service signs in as)"
+        )
+    return options | {
+        "security_protocol": settings.security_protocol,
+        "sasl_mechanism": settings.sasl_mechanism,
+        "sasl_plain_username": settings.sasl_username,
+        "sasl_plain_password": settings.sasl_password,
+    }
+
+
+def kafka_producer(settings: KafkaSettings, **options: Any) -> AIOKafkaProducer:
+    """An unstarted producer on the settings' cluster; `options` go to `AIOKafkaProducer` as they are."""
+    return AIOKafkaProducer(**(connection_options(settings) | options))
 
 
 def kafka_consumer(
@@ -49,7 +78,7 @@ def kafka_consumer(
     }
     return AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=settings.bootstrap_servers,
+        **connection_options(settings),
         group_id=group_id,
         enable_auto_commit=enable_auto_commit,
         auto_offset_reset=auto_offset_reset,
@@ -63,7 +92,7 @@ def kafka_admin(
 ) -> AIOKafkaAdminClient:
     """An unstarted admin client on the settings' cluster."""
     return AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers,
+        **connection_options(settings),
         client_id=client_id,
         request_timeout_ms=request_timeout_ms or settings.request_timeout_ms,
     )

@@ -8,9 +8,8 @@ from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, Self
 
-from aiokafka import AIOKafkaProducer
-
 from shared.events import E, Topic
+from shared.kafka.clients import kafka_producer
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -48,8 +47,8 @@ class EventProducer:
     """
 
     def __init__(self, settings: KafkaSettings, client_id: str) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.bootstrap_servers,
+        self._producer = kafka_producer(
+            settings,
             client_id=client_id,
             acks="all",
             enable_idempotence=True,

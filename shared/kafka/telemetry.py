@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from shared.events import Event, Topic
+from shared.kafka.clients import kafka_producer
 from shared.kafka.producer import encode_headers
 from shared.settings import KafkaSettings
 
@@ -138,8 +139,8 @@ class TelemetryEmitter:
             await self._drain()
 
     async def _connect(self) -> bool:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self._settings.bootstrap_servers,
+        producer = kafka_producer(
+            self._settings,
             client_id=f"{self._client_id}.telemetry",
             # One acknowledgement is enough for figures; batches fill while lingering.
             acks=1,

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from infra.local.stack import LocalStack, StackConfig
+from infra.ops.cluster_commands import register as register_cluster_command
 from infra.ops.commands import register as register_ops_commands
 from infra.ops.users import register as register_user_commands
 from services.simulator.cli import register as register_simulator_command
@@ -170,3 +171,4 @@ def db_promote(
 register_ops_commands(app)
 register_user_commands(app)
 register_simulator_command(app)
+register_cluster_command(app)

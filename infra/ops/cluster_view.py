@@ -1,5 +1,6 @@
-"""What the cluster holds, for an operator: topics with their partitions, and consumer groups with
-their lag. The views are `shared.kafka.cluster`'s; this module opens clients for one look, tries
+"""What the cluster holds, for an operator: its brokers and controller (and, in ZooKeeper mode,
+ZooKeeper's health and the brokers' registrations), topics with their partitions, and consumer
+groups with their lag. The views are `shared.kafka.cluster`'s; this module opens clients for one look, tries
 again when the node it picked is down, and turns a missing topic into a readable error."""
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from aiokafka.errors import KafkaConnectionError, NodeNotReadyError, RequestTimedOutError
+from pydantic import BaseModel
 
 from shared.events import ALL_TOPICS
 from shared.kafka.clients import admin_client, kafka_consumer
-from shared.kafka.cluster import GroupView, TopicView, read_groups, read_topics
+from shared.kafka.cluster import ClusterView, GroupView, TopicView, read_cluster, read_groups, read_topics
+from shared.kafka.zookeeper import ZooKeeperView, read_zookeeper
 from shared.settings import KafkaSettings
 
 CATALOGUE = {topic.name: topic for topic in ALL_TOPICS}
@@ -66,3 +69,39 @@ async def describe_groups(settings: KafkaSettings, group_ids: list[str] | None =
                 await offsets.stop()
 
     return await _with_retries(fetch)
+
+
+class ClusterOverview(BaseModel):
+    """`reencode cluster`: the brokers as the cluster's metadata lists them, and what coordinates them."""
+
+    mode: str
+    cluster: ClusterView | None
+    #: Why the brokers could not be asked (the ZooKeeper part may still be there).
+    error: str | None = None
+    zookeeper: ZooKeeperView | None = None
+
+
+async def describe_cluster(settings: KafkaSettings) -> ClusterOverview:
+    """The brokers and controller; in ZooKeeper mode also ZooKeeper's view, read beside them, so
+    either part shows while the other is down."""
+    zookeeper = (
+        asyncio.ensure_future(asyncio.to_thread(read_zookeeper, settings.zookeeper_connect))
+        if settings.zookeeper_connect
+        else None
+    )
+
+    async def fetch() -> ClusterView:
+        async with admin_client(settings, CLIENT_ID) as admin:
+            return await read_cluster(admin)
+
+    cluster, error = None, None
+    try:
+        cluster = await _with_retries(fetch)
+    except (NodeNotReadyError, KafkaConnectionError, RequestTimedOutError) as failure:
+        error = f"{type(failure).__name__}: {failure}"
+    return ClusterOverview(
+        mode="zookeeper" if zookeeper is not None else "kraft",
+        cluster=cluster,
+        error=error,
+        zookeeper=await zookeeper if zookeeper is not None else None,
+    )

@@ -5,15 +5,23 @@ left, offline and under-replicated partitions, and each group's lag trend (`lag.
 which spares partitions whose member reports progress on the work in hand).
 One admin client and one group-less consumer (for the log's offsets) are kept between looks and
 rebuilt after a failure, so a broker outage costs one failed look, not a crashed service.
+
+In ZooKeeper mode (`KafkaSettings.zookeeper_connect` set: Kafka 3.9, `make run-zookeeper`) each look
+also reads ZooKeeper (`shared.kafka.zookeeper`): its health, the controller and its epoch, the
+brokers' registrations. ZooKeeper down is an alert of its own: the brokers keep serving the
+partitions they lead, but no controller can be elected and no ISR or topic can change meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -21,7 +29,7 @@ from pydantic import BaseModel
 
 from services.monitoring.alerts import Finding
 from services.monitoring.lag import LagEvaluator, LagStatus, OffsetSample, PartitionKey
-from shared.events import AlertSeverity
+from shared.events import AlertSeverity, utc_now
 from shared.kafka.clients import kafka_admin, kafka_consumer
 from shared.kafka.cluster import (
     Broker,
@@ -33,6 +41,7 @@ from shared.kafka.cluster import (
     read_topics,
 )
 from shared.kafka.producer import close_within
+from shared.kafka.zookeeper import ZooKeeperView, read_zookeeper
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -68,6 +77,15 @@ class GroupHealth(BaseModel):
     partitions: list[PartitionHealth]
 
 
+class ControllerChange(BaseModel):
+    """The controller moved (or was first seen): its broker and epoch before and after."""
+
+    seen_at: datetime
+    from_id: int | None
+    to_id: int | None
+    epoch: int | None
+
+
 class KafkaStatus(BaseModel):
     """The Kafka part of monitoring's status (`/api/monitoring/status`, the page's Kafka panel)."""
 
@@ -82,6 +100,15 @@ class KafkaStatus(BaseModel):
     under_replicated_partitions: int = 0
     offline_partitions: int = 0
     groups: list[GroupHealth] = []
+    #: What coordinates the cluster: a KRaft controller quorum, or ZooKeeper (Kafka 3.x).
+    mode: Literal["kraft", "zookeeper"] = "kraft"
+    #: How many controller elections there have been (ZooKeeper's /controller_epoch; None in KRaft,
+    #: whose admin API does not say).
+    controller_epoch: int | None = None
+    #: The controller elections this monitoring instance has seen, newest first.
+    controller_changes: list[ControllerChange] = []
+    #: ZooKeeper's health, controller and broker registrations (ZooKeeper mode only).
+    zookeeper: ZooKeeperView | None = None
 
 
 @dataclass
@@ -103,6 +130,8 @@ class KafkaWatcher:
         self._offsets: AIOKafkaConsumer | None = None
         #: Every broker ever seen: one missing from the metadata now is down.
         self._known_brokers: set[int] = set()
+        #: ZooKeeper mode: the controller elections seen, newest first.
+        self._controller_changes: deque[ControllerChange] = deque(maxlen=20)
 
     async def close(self) -> None:
         admin, offsets = self._admin, self._offsets
@@ -117,20 +146,60 @@ class KafkaWatcher:
                     offsets.stop(), self._settings.close_timeout_s, "monitoring's offset reader"
                 )
 
+    @property
+    def mode(self) -> Literal["kraft", "zookeeper"]:
+        return "zookeeper" if self._settings.zookeeper_connect else "kraft"
+
     async def look(self) -> KafkaLook:
+        # ZooKeeper is read beside the brokers: either may be down while the other answers.
+        zookeeper = (
+            asyncio.ensure_future(asyncio.to_thread(read_zookeeper, self._settings.zookeeper_connect))
+            if self._settings.zookeeper_connect
+            else None
+        )
         try:
-            return await self._look()
+            look = await self._look()
         except Exception as error:
             log.warning("kafka look failed: %s: %s", type(error).__name__, error)
             await self.close()
-            return self.unreachable(f"{type(error).__name__}: {error}".rstrip(": "))
+            look = self.unreachable(f"{type(error).__name__}: {error}".rstrip(": "))
+        if zookeeper is not None:
+            look = self._with_zookeeper(look, await zookeeper)
+        return look
 
-    @staticmethod
-    def unreachable(reason: str) -> KafkaLook:
+    def unreachable(self, reason: str) -> KafkaLook:
         finding = Finding(
             "kafka.unreachable", SOURCE, AlertSeverity.CRITICAL, f"Kafka cannot be examined: {reason}"
         )
-        return KafkaLook(KafkaStatus(reachable=False, error=reason), [finding], complete=False)
+        status = KafkaStatus(reachable=False, error=reason, mode=self.mode)
+        return KafkaLook(status, [finding], complete=False)
+
+    def _with_zookeeper(self, look: KafkaLook, view: ZooKeeperView) -> KafkaLook:
+        """The look with ZooKeeper's part: its view, the controller's epoch and changes, its alerts."""
+        if view.reachable:
+            self._note_controller(view.controller_id, view.controller_epoch)
+        status = look.status.model_copy(
+            update={
+                "mode": "zookeeper",
+                "zookeeper": view,
+                # While ZooKeeper is away the last epoch seen is still the cluster's.
+                "controller_epoch": self._controller_changes[0].epoch if self._controller_changes else None,
+                "controller_changes": list(self._controller_changes),
+            }
+        )
+        return KafkaLook(status, [*look.findings, *zookeeper_findings(view)], look.complete)
+
+    def _note_controller(self, controller_id: int | None, epoch: int | None) -> None:
+        last = self._controller_changes[0] if self._controller_changes else None
+        if last is None or (last.to_id, last.epoch) != (controller_id, epoch):
+            change = ControllerChange(
+                seen_at=utc_now(), from_id=last.to_id if last else None, to_id=controller_id, epoch=epoch
+            )
+            self._controller_changes.appendleft(change)
+            if last is not None:
+                log.warning(
+                    "controller moved from broker %s to %s (epoch %s)", last.to_id, controller_id, epoch
+                )
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._offsets is None:
@@ -270,6 +339,41 @@ def topic_findings(topic: TopicView) -> list[Finding]:
                 AlertSeverity.WARNING,
                 f"{topic.name}: {len(lagging)} of {len(topic.partitions)} partition(s) under-replicated "
                 f"({details})",
+            )
+        )
+    return findings
+
+
+def zookeeper_findings(view: ZooKeeperView) -> list[Finding]:
+    """Alerts for ZooKeeper mode: ZooKeeper away or unwell, or no controller elected."""
+    if not view.reachable:
+        return [
+            Finding(
+                "zookeeper.unreachable",
+                SOURCE,
+                AlertSeverity.CRITICAL,
+                f"ZooKeeper {view.connect} cannot be examined ({view.error}): the brokers serve the "
+                "partitions they lead, but no controller election, ISR change or new topic is possible",
+            )
+        ]
+    findings = []
+    if not view.ok:
+        findings.append(
+            Finding(
+                "zookeeper.not_ok",
+                SOURCE,
+                AlertSeverity.WARNING,
+                f"ZooKeeper {view.connect}: ruok unanswered",
+            )
+        )
+    if view.controller_id is None:
+        findings.append(
+            Finding(
+                "kafka.no_controller",
+                SOURCE,
+                AlertSeverity.CRITICAL,
+                "no broker is the controller (/controller is empty): "
+                "leaders of failed brokers are not replaced",
             )
         )
     return findings

@@ -66,7 +66,27 @@ function renderAlerts(alerts) {
   }
 }
 
+// What coordinates the cluster: ZooKeeper's health, the controller and its epoch, registrations.
+function coordinationText(kafka) {
+  if (kafka.mode !== "zookeeper") return "KRaft: the controllers keep the metadata log (no ZooKeeper)";
+  const zk = kafka.zookeeper;
+  const changes = (kafka.controller_changes || []).filter((c) => c.from_id !== null);
+  const moved = changes.length
+    ? ` · controller moved ${changes[0].from_id} → ${changes[0].to_id} at ${time(changes[0].seen_at)}`
+    : "";
+  if (!zk || !zk.reachable) {
+    return `ZooKeeper ${zk ? zk.connect : ""} DOWN: ${zk ? zk.error : "not examined"}` +
+      ` · last controller epoch ${kafka.controller_epoch ?? "?"}${moved}`;
+  }
+  const registered = zk.registrations.map((r) => `${r.broker_id}@${r.host}:${r.port}`).join(", ");
+  return `ZooKeeper ${zk.connect} ${zk.ok ? "ok" : "NOT OK"} (${zk.stats.zk_server_state || "?"}, ` +
+    `${zk.stats.zk_num_alive_connections || "?"} connections, latency ${zk.stats.zk_avg_latency || "?"} ms)` +
+    ` · controller broker ${zk.controller_id ?? "NONE"}, epoch ${zk.controller_epoch ?? "?"}` +
+    ` · registered brokers: ${registered || "none"}${moved}`;
+}
+
 function renderKafka(kafka) {
+  $("#kafka-coordination").textContent = kafka.mode ? coordinationText(kafka) : "";
   if (!kafka.reachable) {
     $("#kafka-summary").textContent = `Kafka cannot be examined: ${kafka.error || kafka.note || ""}`;
     return;
@@ -155,8 +175,24 @@ function renderStatus(status) {
     cell(row, s.consumes.join(", "));
   });
   renderKafka(status.kafka);
+  renderScaling(status.scaling || []);
   renderDatabase(status.database);
   renderStorage(status.storage);
+}
+
+function renderScaling(advice) {
+  // Workers that would clear each work queue within the advisor's target (services/monitoring/scaling_advisor.py).
+  fill("#scaling", advice, (row, a) => {
+    cell(row, a.group);
+    cell(row, a.topic);
+    cell(row, a.backlog);
+    cell(row, a.arrival_per_s);
+    cell(row, a.drain_per_s);
+    cell(row, a.workers);
+    cell(row, a.recommended ?? "?", a.recommended > a.workers ? "warning" : "");
+    cell(row, a.clears_in_s === null ? "not shrinking" : `${a.clears_in_s}s`);
+    cell(row, a.note, a.limited_by_partitions ? "warning" : "");
+  });
 }
 
 function query(form) {

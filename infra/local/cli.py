@@ -20,6 +20,7 @@ from services.simulator.cli import register as register_simulator_command
 from shared.database import create_schema, make_engine
 from shared.events import ALL_TOPICS
 from shared.kafka import ensure_topics
+from shared.kafka.acls import apply_acls, cluster_acls
 from shared.logs import configure_logging
 from shared.settings import STATE_DIR, DatabaseSettings, KafkaSettings, StorageSettings
 from shared.storage import MediaStore
@@ -37,7 +38,13 @@ def main() -> None:
 def init() -> None:
     """Create the topics, buckets and database schema the settings point at (idempotent)."""
     configure_logging("init")
-    created = asyncio.run(ensure_topics(KafkaSettings()))
+    kafka = KafkaSettings()
+    created = asyncio.run(ensure_topics(kafka))
+    if kafka.security_protocol != "PLAINTEXT":
+        # Brokers that authenticate deny what no ACL allows: each service's, from its declaration.
+        from services.declarations import SERVICES
+
+        asyncio.run(apply_acls(kafka, cluster_acls(d.declaration for d in SERVICES)))
     MediaStore(StorageSettings()).ensure_buckets()
     create_schema(make_engine(DatabaseSettings()))
     console.print(f"ready; topics created now: {', '.join(created) or 'none'}")

@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL, make_url
 
 from infra.local.compose_file import ComposeService, load_services, required_variables
 from infra.local.jmx_exporter import COMPOSE_PORT as JMX_COMPOSE_PORT
+from infra.local.kafka_security import KafkaSecurity, security_from_variables
 from infra.local.nginx import NginxServer, upstream_servers
 from infra.local.postgres import SERVER_USER, _allow_traversal
 from infra.local.processes import ManagedProcess, free_port, wait_for_port
@@ -34,6 +35,7 @@ from infra.local.replica import ReplicatedPostgres
 from infra.local.stack import REPO_ROOT, LocalStack, StackConfig
 from services.declarations import SERVICES as DEPLOYED
 from shared.frame import HttpSettings
+from shared.kafka.acls import principals
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +179,7 @@ class FullTopology:
                 minio_console_port=config.minio_console_port,
                 storage_access_key=secret["STORAGE_ACCESS_KEY"],
                 storage_secret_key=secret["STORAGE_SECRET_KEY"],
+                kafka_security=self.kafka_security(),
             )
         )
         loopback = "127.0.0.1:{}".format
@@ -201,6 +204,14 @@ class FullTopology:
         #: Per instance, the `*_PORT` variables compose sets (one port for every replica, each
         #: container having its own address) with a loopback port of its own.
         self.served_ports: dict[str, dict[str, int]] = self._assign_served_ports()
+
+    def kafka_security(self) -> KafkaSecurity | None:
+        """SASL and ACLs on the local nodes when compose's services sign in (each principal's
+        password from compose's variables, generated into secrets.env like the other secrets)."""
+        protocols = {s.environment.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT") for s in self.apps.values()}
+        if protocols == {"PLAINTEXT"}:
+            return None
+        return security_from_variables(principals(d.declaration for d in DEPLOYED), self.variables)
 
     def _assign_served_ports(self) -> dict[str, dict[str, int]]:
         spare = iter(self.config.worker_ports)

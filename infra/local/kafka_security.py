@@ -11,14 +11,15 @@ StandardAuthorizer denies whatever no ACL allows; the ACLs come from shared/kafk
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.kafka.acls import ADMIN, BROKER, STORAGE_NOTIFIER
 from shared.settings import KafkaSettings
 
 MECHANISM = "SCRAM-SHA-512"
-#: The listener names the local nodes use when SASL is on.
-CLIENT_LISTENER = "SASL_PLAINTEXT"
+#: The listener names when SASL is on (compose's names, so the two configurations read alike).
+CLIENT_LISTENER = "INTERNAL"
 CONTROLLER_LISTENER = "CONTROLLER"
 
 
@@ -93,3 +94,16 @@ class KafkaSecurity:
             "MINIO_NOTIFY_KAFKA_SASL_USERNAME_PRIMARY": STORAGE_NOTIFIER,
             "MINIO_NOTIFY_KAFKA_SASL_PASSWORD_PRIMARY": self.passwords[STORAGE_NOTIFIER],
         }
+
+
+def password_variable(principal: str) -> str:
+    """The variable holding a principal's password in .env and compose (`KAFKA_FRONTEND_PASSWORD`)."""
+    return f"KAFKA_{principal.upper()}_PASSWORD"
+
+
+def security_from_variables(principals: list[str], variables: Mapping[str, str]) -> KafkaSecurity:
+    """Each principal's password from compose's variables; a principal compose has none for is said."""
+    missing = [password_variable(p) for p in principals if not variables.get(password_variable(p))]
+    if missing:
+        raise ValueError(f"docker-compose.yml and .env need {', '.join(missing)} (one per Kafka principal)")
+    return KafkaSecurity({principal: variables[password_variable(principal)] for principal in principals})

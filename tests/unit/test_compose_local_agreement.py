@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.local.compose_file import MissingVariable, interpolate, load_services
+from infra.local.compose_file import MissingVariable, interpolate, load_services, required_variables
 from infra.local.full import (
     INFRASTRUCTURE,
     KAFKA_IMAGE,
@@ -169,7 +169,8 @@ def test_the_local_lb_renders_the_same_file_for_loopback(tmp_path: Path) -> None
 
 
 def _secrets() -> dict[str, str]:
-    return {
+    # Every secret compose requires (the Kafka principals' passwords among them), a few by name.
+    return dict.fromkeys(required_variables(), "pw") | {
         "STORAGE_ACCESS_KEY": "key",
         "STORAGE_SECRET_KEY": "secret-key",
         "POSTGRES_PASSWORD": "pw",

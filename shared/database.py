@@ -102,6 +102,9 @@ class JobRow(Base):
     #: Retries of a failed job so far; a retry's new job starts from its parent's count, so a
     #: lineage of retries (each a copy of the original) stays bounded.
     retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The S3 multipart upload of a direct upload whose bytes are still on their way (status
+    #: `uploading`); None once it is completed or aborted, and for uploads through the frontend.
+    upload_id: Mapped[str | None] = mapped_column(String(1024), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
     #: Last change of status or progress (or re-queue): how the sweeper tells a stuck job.
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)

@@ -48,6 +48,9 @@ class MediaKind(StrEnum):
 
 
 class JobStatus(StrEnum):
+    #: Created by a direct upload (POST /api/uploads/multipart): its bytes are still on their way
+    #: to storage; the stored object (or the client's `complete`) queues it.
+    UPLOADING = "uploading"
     QUEUED = "queued"
     PROCESSING = "processing"
     DONE = "done"

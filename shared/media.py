@@ -103,6 +103,9 @@ def inspect_image(source: Path | BinaryIO, max_pixels: int, formats: list[str] |
 HLS_CONTENT_TYPES: dict[str, str] = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".ts": "video/mp2t",
+    #: CMAF: a variant's init segment and its media segments.
+    ".mp4": "video/mp4",
+    ".m4s": "video/iso.segment",
 }
 
 

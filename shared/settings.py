@@ -62,6 +62,20 @@ class StorageSettings(BaseSettings):
     region: str = "us-east-1"
     uploads_bucket: str = "uploads"
     renditions_bucket: str = "renditions"
+    #: host:port browsers and clients reach storage at, for the URLs the site presigns for them
+    #: (direct uploads' parts); empty: `endpoint` (locally MinIO's own port). In compose, storage
+    #: is exposed under the site's own address.
+    public_endpoint: str = ""
+    #: Whether `public_endpoint` is reached over HTTPS; None: like `secure`.
+    public_secure: bool | None = None
+
+    @property
+    def public_address(self) -> str:
+        return self.public_endpoint or self.endpoint
+
+    @property
+    def public_is_secure(self) -> bool:
+        return self.secure if self.public_secure is None else self.public_secure
 
 
 class DatabaseSettings(BaseSettings):

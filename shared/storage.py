@@ -17,6 +17,7 @@ from minio import Minio
 from minio.commonconfig import CopySource
 from minio.error import S3Error
 
+from shared.multipart import MultipartUploads
 from shared.settings import StorageSettings
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class MediaStore:
             secure=settings.secure,
             region=settings.region,
         )
+        #: Direct uploads of originals, in parts sent by the clients themselves.
+        self.multipart = MultipartUploads(settings, settings.uploads_bucket)
 
     def ensure_buckets(self) -> None:
         """Create the site's buckets if they do not exist (idempotent)."""
@@ -114,6 +117,24 @@ class MediaStore:
             response.close()
             response.release_conn()
 
+    def read_range(self, bucket: str, key: str, offset: int, length: int) -> bytes:
+        """`length` bytes of an object from `offset` (fewer at its end): one ranged GET."""
+        response = self._client.get_object(bucket, key, offset=offset, length=length)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def open_ranged(self, bucket: str, key: str, size: int, block: int = 64 * 1024) -> BinaryIO:
+        """A seekable, read-only file over an object of `size` bytes that fetches only the blocks read
+        (ranged GETs): header sniffing reads a few KiB of a file of GiBs."""
+        raw = _RangedObject(self, bucket, key, size)
+        return io.BufferedReader(raw, buffer_size=block)
+
+    def remove(self, bucket: str, key: str) -> None:
+        self._client.remove_object(bucket, key)
+
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
         return [obj.object_name for obj in self._client.list_objects(bucket, prefix=prefix, recursive=True)]
 
@@ -129,3 +150,34 @@ class MediaStore:
         for key in keys:
             self._client.remove_object(bucket, key)
         return len(keys)
+
+
+class _RangedObject(io.RawIOBase):
+    """The raw side of `MediaStore.open_ranged`: each read is a ranged GET."""
+
+    def __init__(self, store: MediaStore, bucket: str, key: str, size: int) -> None:
+        self._store, self._bucket, self._key, self._size = store, bucket, key, size
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), self._size - self._position)
+        if wanted <= 0:
+            return 0
+        data = self._store.read_range(self._bucket, self._key, self._position, wanted)
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)

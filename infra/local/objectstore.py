@@ -62,6 +62,7 @@ class MinioServer:
         access_key: str,
         secret_key: str,
         log_path: Path | None = None,
+        cors_allow_origins: tuple[str, ...] = ("*",),
     ) -> None:
         if len(secret_key) < 8:
             raise ValueError("MinIO refuses secret keys shorter than 8 characters")
@@ -75,6 +76,10 @@ class MinioServer:
             "MINIO_UPDATE": "off",
             # As in compose: Prometheus reads /minio/v2/metrics/cluster without a token.
             "MINIO_PROMETHEUS_AUTH_TYPE": "public",
+            # Browsers PUT the parts of direct uploads straight to MinIO from the site's pages: only
+            # the site's origins may (MinIO answers the preflight and exposes the ETag header the
+            # browser reads to complete the upload).
+            "MINIO_API_CORS_ALLOW_ORIGIN": ",".join(cors_allow_origins),
         }
         self.process = ManagedProcess(
             name="minio",

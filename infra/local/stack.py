@@ -153,6 +153,8 @@ class LocalStack:
             access_key=config.storage_access_key,
             secret_key=config.storage_secret_key,
             log_path=self.logs_dir / "minio.log",
+            # The site's pages PUT direct uploads' parts to MinIO's port (CORS).
+            cors_allow_origins=(config.frontend_url, f"http://localhost:{config.frontend_port}"),
         )
         # MinIO announces stored originals on storage.events itself, as in docker-compose.yml.
         self.minio.process.env = (self.minio.process.env or {}) | notification_env(

@@ -228,6 +228,104 @@ class JobStore:
             and_(JobRow.status == JobStatus.PROCESSING.value, JobRow.updated_at < processing),
         )
 
+    # --- direct uploads: jobs created before their bytes are stored --------------------------------
+
+    def create_uploading(self, request: JobRequested, upload_id: str) -> JobRow:
+        """A job whose original is still being sent to storage (multipart upload `upload_id`):
+        nothing is asked of the workers until `queue_uploaded`."""
+        job = JobRow(
+            id=request.job_id,
+            kind=request.kind.value,
+            status=JobStatus.UPLOADING.value,
+            progress=0.0,
+            filename=request.filename,
+            content_type=request.content_type,
+            size_bytes=request.size_bytes,
+            source_key=request.source_key,
+            correlation_id=request.correlation_id,
+            owner_id=request.user_id,
+            upload_id=upload_id,
+        )
+        with self._sessions.begin() as session:
+            session.add(job)
+        return job
+
+    def queue_uploaded(
+        self, job_id: str, kind: MediaKind, content_type: str, size: int
+    ) -> JobRequested | None:
+        """Queue a job whose original is now stored, as what its bytes showed, with its request to
+        the workers in the outbox (one transaction). Conditional on the job still `uploading`: of
+        the client's `complete` and storage's notification, whichever comes first queues it and the
+        other gets None."""
+        now = utc_now()
+        with self._sessions.begin() as session:
+            changed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status == JobStatus.UPLOADING.value)
+                .values(
+                    status=JobStatus.QUEUED.value,
+                    kind=kind.value,
+                    content_type=content_type,
+                    size_bytes=size,
+                    upload_id=None,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if changed.rowcount != 1:
+                return None
+            job = session.get(JobRow, job_id)
+            assert job is not None
+            session.refresh(job)
+            request = request_of(job)
+            session.add(outbox_record(JOBS_REQUESTED, request, job_id=job_id))
+        return request
+
+    def fail_upload(self, job_id: str, reason: str) -> bool:
+        """Fail a job still `uploading` (its object refused, or its upload abandoned); False when it
+        had moved on meanwhile."""
+        with self._sessions.begin() as session:
+            changed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status == JobStatus.UPLOADING.value)
+                .values(status=JobStatus.FAILED.value, error=reason, upload_id=None, updated_at=utc_now())
+                .execution_options(synchronize_session=False)
+            )
+            return bool(changed.rowcount == 1)
+
+    def touch_upload(self, job_id: str) -> None:
+        """The client is still sending (it asked for part URLs): the upload is not abandoned."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status == JobStatus.UPLOADING.value)
+                .values(updated_at=utc_now())
+                .execution_options(synchronize_session=False)
+            )
+
+    def uploading_count(self, owner_id: str) -> int:
+        with self._sessions() as session:
+            return (
+                session.scalar(
+                    select(func.count())
+                    .select_from(JobRow)
+                    .where(JobRow.owner_id == owner_id, JobRow.status == JobStatus.UPLOADING.value)
+                )
+                or 0
+            )
+
+    def abandoned_uploads(self, idle_since: datetime, limit: int = 100) -> list[JobRow]:
+        """Jobs still `uploading` whose client has not been heard of since `idle_since`, oldest first."""
+        with self._sessions() as session:
+            return list(
+                session.scalars(
+                    select(JobRow)
+                    .where(JobRow.status == JobStatus.UPLOADING.value, JobRow.updated_at < idle_since)
+                    .order_by(JobRow.updated_at)
+                    .limit(limit)
+                )
+            )
+
     def mark_failed(self, job_id: str, reason: str) -> None:
         with self._sessions.begin() as session:
             job = session.get(JobRow, job_id)

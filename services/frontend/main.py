@@ -8,7 +8,9 @@ HTTP:      GET  /                         upload page and list (static/), for si
            GET/POST /register, /login; GET /profile; POST /logout   (HTML forms, CSRF-protected)
            POST /api/auth/register, /api/auth/token (OAuth2 password flow), /api/auth/logout;
            GET  /api/auth/me
-           POST /api/uploads              -> 202 {"job_id"}
+           POST /api/uploads              -> 202 {"job_id"}  (one request, for simple clients)
+           POST /api/uploads/multipart[/{id}/parts/sign, /{id}/complete], GET .../{id}/parts,
+           DELETE /api/uploads/multipart/{id}   direct, resumable uploads: clients PUT parts to storage
            GET  /api/jobs, /api/jobs/{id}, /api/jobs/{id}/events (SSE); DELETE /api/jobs/{id}
                                           (all of /api/uploads, /api/jobs, /media: the caller's own only)
            GET  /media/{job_id}/{name}    rendition download
@@ -47,6 +49,7 @@ from services.frontend.api import (
     media,
     metrics,
     monitoring,
+    multipart,
     playback,
     upload_page,
     uploads,
@@ -54,8 +57,10 @@ from services.frontend.api import (
 from services.frontend.api.metrics import MetricsAddress
 from services.frontend.api.monitoring import MonitoringAddress
 from services.frontend.consumers.job_status import StatusRecorder
+from services.frontend.consumers.stored_originals import StoredOriginals
 from services.frontend.consumers.video_progress import ProgressRecorder
 from services.frontend.context import Backends, FrontendContext
+from services.frontend.direct_uploads import DirectUploads, DirectUploadSettings
 from services.frontend.job_store import JobStore
 from services.frontend.middleware import activity
 from services.frontend.middleware.telemetry import MetricEventSettings, TelemetryMiddleware
@@ -69,6 +74,7 @@ from shared.events import (
     METRICS_CLICKS,
     METRICS_REQUESTS,
     PLAYBACK_EVENTS,
+    STORAGE_EVENTS,
     USER_ACTIVITY,
     VIDEO_PROGRESS,
 )
@@ -88,11 +94,13 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 JOB_STATUS = Consumes(JOBS_STATUS, group="frontend.job-status")
 JOB_PROGRESS = Consumes(VIDEO_PROGRESS, group="frontend.job-progress")
+#: MinIO's notification of a stored original starts a direct upload's job.
+STORED_ORIGINALS = Consumes(STORAGE_EVENTS, group="frontend.stored-originals")
 
 FRONTEND = ServiceDeclaration(
     name="frontend",
     summary="Upload images and videos; Kafka workers re-encode them into web renditions.",
-    consumes=(JOB_STATUS, JOB_PROGRESS),
+    consumes=(JOB_STATUS, JOB_PROGRESS, STORED_ORIGINALS),
     produces=(
         JOBS_REQUESTED,
         MEDIA_DELETED,
@@ -121,6 +129,7 @@ class FrontendConfig(ServiceConfig):
     monitoring_backend: MonitoringAddress = Field(default_factory=MonitoringAddress)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     sweeper: SweeperSettings = Field(default_factory=SweeperSettings)
+    direct_uploads: DirectUploadSettings = Field(default_factory=DirectUploadSettings)
 
     def http(self) -> FrontendSettings:
         return self.frontend
@@ -137,8 +146,19 @@ async def setup(config: FrontendConfig, runtime: Runtime) -> AsyncIterator[Wirin
         assert runtime.app is not None
         registry = add_routes(runtime.app, config, runtime.identity.instance_id)
         outbox = OutboxRelay(OutboxStore(engine), runtime.producer, config.outbox, registry)
-        sweeper = Sweeper(job_store, store, outbox, config.sweeper, registry)
-        runtime.app.state.accounts = Accounts(AccountStore(engine), config.accounts)
+        accounts = Accounts(AccountStore(engine), config.accounts)
+        direct_uploads = DirectUploads(
+            store,
+            job_store,
+            config.limits,
+            config.video,
+            config.direct_uploads,
+            lambda user_id: accounts.store.stats(user_id).bytes,
+            config.accounts.stored_bytes_per_user,
+        )
+        sweeper = Sweeper(job_store, store, outbox, config.sweeper, registry, direct_uploads=direct_uploads)
+        runtime.app.state.accounts = accounts
+        runtime.app.state.direct_uploads = direct_uploads
         runtime.app.state.context = FrontendContext(
             runtime.identity.instance_id,
             runtime.producer,
@@ -153,6 +173,7 @@ async def setup(config: FrontendConfig, runtime: Runtime) -> AsyncIterator[Wirin
             bindings=[
                 JOB_STATUS.handled_by(StatusRecorder(job_store)),
                 JOB_PROGRESS.handled_by(ProgressRecorder(job_store)),
+                STORED_ORIGINALS.handled_by(StoredOriginals(direct_uploads, outbox)),
             ],
             tasks={"the outbox relay": outbox.run, "the job sweeper": sweeper.run},
             registry=registry,
@@ -181,7 +202,7 @@ def add_routes(app: FastAPI, config: FrontendConfig, instance_id: str) -> Collec
     )
     for router in (accounts_api.router, accounts_pages.router):
         app.include_router(router)
-    for router in (uploads.router, jobs.router, media.router, monitoring.router):
+    for router in (uploads.router, multipart.router, jobs.router, media.router, monitoring.router):
         app.include_router(router)
     for router in (metrics.router, clicks.router, dashboard.router, upload_page.router):
         app.include_router(router)

@@ -13,6 +13,10 @@ A loop in every frontend instance, every `interval_s`:
   upload stored it, and the immediate clean-up failed too) is removed once it has been seen
   without a row for `orphan_after_s` (the bucket is listed every `orphan_interval_s`); so are
   renditions a worker stored after their job was deleted.
+- **Abandoned direct uploads.** A multipart upload whose client has asked for nothing for
+  `DIRECT_UPLOADS_ABANDON_AFTER_S` is aborted (its parts dropped) and its job failed with the
+  reason (services/frontend/direct_uploads.py), unless its object turns out to be stored: then
+  it is checked and queued like any other.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import urllib3.exceptions
+from botocore.exceptions import BotoCoreError, ClientError
 from minio.error import InvalidResponseError, S3Error, ServerError
 from prometheus_client import CollectorRegistry, Counter
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.frontend.direct_uploads import DirectUploads
 from services.frontend.job_store import JobStore, StuckDeadlines
 from services.frontend.outbox import OutboxRelay
 from shared.database import JobRow
@@ -69,6 +75,7 @@ class SweepReport:
     requeued: int = 0
     failed: int = 0
     orphans_removed: int = 0
+    uploads_abandoned: int = 0
 
 
 def stuck_reason(job: JobRow, deadlines: StuckDeadlines) -> str:
@@ -88,8 +95,10 @@ class Sweeper:
         settings: SweeperSettings,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
+        direct_uploads: DirectUploads | None = None,
     ) -> None:
         self._jobs = jobs
+        self._direct_uploads = direct_uploads
         self._store = store
         self._outbox = outbox
         self._settings = settings
@@ -127,15 +136,28 @@ class Sweeper:
 
     async def sweep(self) -> SweepReport:
         requeued, failed = await self.sweep_stuck()
+        abandoned = await self.sweep_abandoned_uploads()
         if self._clock() < self._next_orphan_sweep:
-            return SweepReport(requeued, failed)
+            return SweepReport(requeued, failed, uploads_abandoned=abandoned)
         self._next_orphan_sweep = self._clock() + self._settings.orphan_interval_s
         try:
             orphans = await self.sweep_orphans()
         except (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError) as error:
             log.warning("sweeper: originals not swept, storage unavailable: %r", error)
             orphans = 0
-        return SweepReport(requeued, failed, orphans)
+        return SweepReport(requeued, failed, orphans, abandoned)
+
+    async def sweep_abandoned_uploads(self) -> int:
+        """Abort direct uploads left idle too long; returns how many."""
+        if self._direct_uploads is None:
+            return 0
+        try:
+            abandoned = await asyncio.to_thread(self._direct_uploads.abandon_idle)
+        except (BotoCoreError, ClientError, S3Error, ServerError, urllib3.exceptions.HTTPError) as error:
+            log.warning("sweeper: abandoned uploads not swept, storage unavailable: %r", error)
+            return 0
+        self._outbox.wake()  # an idle upload found stored after all was queued
+        return abandoned
 
     async def sweep_stuck(self) -> tuple[int, int]:
         """Re-queue or fail every stuck job; returns (re-queued, failed) by this instance."""

@@ -25,6 +25,7 @@ from services.reencoder.job_router import JobRouter
 from services.reencoder.pool import EncoderPool
 from services.reencoder.scratch import sweep_stale_scratch
 from services.reencoder.timing import TimingReporter
+from services.reencoder.video.chunks import ChunkSettings
 from services.reencoder.video.completion import VideoJobCompletion
 from services.reencoder.video.planner import VideoJobPlanner
 from services.reencoder.video.task_handler import VideoTaskHandler
@@ -71,6 +72,7 @@ class ReencoderConfig(ServiceConfig):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     limits: MediaLimits = Field(default_factory=MediaLimits)
     video: VideoLimits = Field(default_factory=VideoLimits)
+    chunks: ChunkSettings = Field(default_factory=ChunkSettings)
     reencoder: ReencoderSettings = Field(default_factory=ReencoderSettings)
 
 
@@ -96,7 +98,13 @@ async def setup(config: ReencoderConfig, runtime: Runtime) -> AsyncIterator[Wiri
                 timings=timings,
                 scratch_root=settings.scratch_dir,
             ),
-            video=VideoJobPlanner(announcer, video, settings.scratch_dir, ffprobe=video.ffprobe_binary),
+            video=VideoJobPlanner(
+                announcer,
+                video,
+                settings.scratch_dir,
+                ffprobe=video.ffprobe_binary,
+                chunk_s=config.chunks.chunk_s,
+            ),
         )
         tasks = VideoTaskHandler(
             store,

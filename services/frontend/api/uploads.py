@@ -24,26 +24,19 @@ from services.frontend.api.schemas import Problem, UploadAccepted
 from services.frontend.api.upload_body import ReceivedFile, multipart_boundary, receive_file
 from services.frontend.context import FrontendContext
 from services.frontend.job_queue import enqueue
+from services.frontend.media_check import identify_media
 from services.frontend.middleware.body_size import MULTIPART_ALLOWANCE
 from services.frontend.upload_rules import (
     KIND_HEADER,
     UploadRefused,
     check_declared_length,
     check_quota,
-    check_size,
     declared_kind,
     limit_for,
 )
 from shared.events import JobRequested, MediaKind, new_id
 from shared.logs import current_correlation_id
-from shared.media import (
-    CorruptImage,
-    ImageTooLarge,
-    MediaRejected,
-    NotAnImage,
-    identify_video,
-    inspect_image,
-)
+from shared.media import CorruptImage, ImageTooLarge, MediaRejected, NotAnImage
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["uploads"])
@@ -165,24 +158,7 @@ async def _accept(
 
 
 def _identify(received: ReceivedFile, context: FrontendContext) -> tuple[MediaKind, str]:
-    """Image or video, and its MIME type, from the file's first bytes; refuses what is over the limits.
-
-    Videos are recognised by their container's structure here (headers only; `DamagedVideo` for a file
-    that only starts like one): the workers probe the streams (ffprobe) and fail the job with the
-    reason if they do not decode.
-    """
-    file, size = received.spool, received.size
-    file.seek(0)
-    video_type = identify_video(file, size)
-    if video_type is not None:
-        check_size(size, context.video_limits.max_upload_bytes)
-        return MediaKind.VIDEO, video_type
-    check_size(size, context.limits.max_upload_bytes)
-    try:
-        info = inspect_image(file, context.limits.max_image_pixels)
-    except NotAnImage as error:
-        raise NotAnImage(f"{error}, or a video (MP4, MOV, MKV, WebM or AVI)") from error
-    return MediaKind.IMAGE, info.content_type
+    return identify_media(received.spool, received.size, context.limits, context.video_limits)
 
 
 def _content_length(request: Request) -> int | None:

@@ -134,3 +134,106 @@ def sprite_command(
         .global_args(*_QUIET)
     )
     return list(command.compile(cmd=ffmpeg_binary, overwrite_output=True))
+
+
+def _h264_options(output: VideoOutput, threads: int, segment_s: float) -> dict[str, Any]:
+    """H.264 as every chunk of every rung is encoded: identical settings in every chunk (so one init
+    segment per rung serves all of them) and keyframes exactly on segment boundaries (closed GOPs:
+    each segment, so each chunk, decodes on its own, and renditions switch at any boundary)."""
+    return {
+        "c:v": "libx264",
+        "preset": "veryfast",
+        "profile:v": "high",
+        "crf": 23,
+        "maxrate": f"{output.video_kbps}k",
+        "bufsize": f"{2 * output.video_kbps}k",
+        "force_key_frames": f"expr:gte(t,n_forced*{segment_s:g})",
+        "sc_threshold": 0,
+        "flags": "+cgop",
+        "threads": threads,
+    }
+
+
+def _cmaf_hls_options(segment_s: float, first_segment: int, folder: Path) -> dict[str, Any]:
+    return {
+        "f": "hls",
+        "hls_time": f"{segment_s:g}",
+        "hls_playlist_type": "vod",
+        "hls_segment_type": "fmp4",
+        "hls_fmp4_init_filename": "init.mp4",
+        "start_number": first_segment,
+        "hls_segment_filename": str(folder / "seg_%05d.m4s"),
+    }
+
+
+def chunk_command(
+    source: Path,
+    folder: Path,
+    outputs: tuple[VideoOutput, ...],
+    *,
+    start_s: float,
+    length_s: float | None,
+    frame_rate: float,
+    segment_s: float,
+    first_segment: int,
+    threads: int,
+    ffmpeg_binary: str = "ffmpeg",
+) -> list[str]:
+    """One chunk for every rung: one decode of `[start_s, start_s + length_s)` (to the end when
+    `length_s` is None), `split` to one scaler and H.264 encoder per rung, each cut into CMAF
+    segments `folder/<rung>/seg_NNNNN.m4s` (numbered from `first_segment`) behind an `init.mp4`.
+
+    The input seek (`-ss` before `-i`) is exact (ffmpeg decodes from the keyframe before and drops
+    what precedes `start_s`); timestamps restart at 0 in every chunk, `fmp4.shift` puts them back.
+    """
+    seek: dict[str, Any] = {"ss": f"{start_s:.3f}"}
+    if length_s is not None:
+        seek["t"] = f"{length_s:.3f}"
+    video = (
+        pinned_input(source, **seek)["v:0"]
+        .filter("fps", fps=output_frame_rate(frame_rate))
+        .filter("format", "yuv420p")
+    )
+    branches = video.split() if len(outputs) > 1 else None
+    streams = []
+    for index, output in enumerate(outputs):
+        branch = branches[index] if branches is not None else video
+        scaled = branch.filter("scale", output.width, output.height, flags="bicubic").filter("setsar", 1)
+        rung = folder / output.name
+        options = {
+            **_h264_options(output, threads, segment_s),
+            **_cmaf_hls_options(segment_s, first_segment, rung),
+            "an": None,
+        }
+        streams.append(ffmpeg.output(scaled, str(rung / "index.m3u8"), **options))
+    command = ffmpeg.merge_outputs(*streams).global_args(*_QUIET, "-progress", "pipe:1")
+    return list(command.compile(cmd=ffmpeg_binary, overwrite_output=True))
+
+
+def audio_command(
+    source: Path, folder: Path, *, audio_kbps: int, segment_s: float, ffmpeg_binary: str = "ffmpeg"
+) -> list[str]:
+    """The whole audio track, once: AAC stereo 48 kHz in CMAF segments of the video's length. Only
+    audio is decoded (the video stream is never read past the demuxer)."""
+    command = (
+        pinned_input(source)["a:0"]
+        .output(
+            str(folder / "index.m3u8"),
+            **{"c:a": "aac", "b:a": f"{audio_kbps}k", "ac": 2, "ar": 48000},
+            **_cmaf_hls_options(segment_s, 0, folder),
+        )
+        .global_args(*_QUIET, "-progress", "pipe:1")
+    )
+    return list(command.compile(cmd=ffmpeg_binary, overwrite_output=True))
+
+
+def assemble_command(
+    video: Path, audio: Path | None, target: Path, ffmpeg_binary: str = "ffmpeg"
+) -> list[str]:
+    """One MP4 from a rung's stitched fragments (and the audio's), copied, not re-encoded;
+    `+faststart` so browsers play it before it fully loads."""
+    inputs = [pinned_input(video)["v:0"]]
+    if audio is not None:
+        inputs.append(pinned_input(audio)["a:0"])
+    command = ffmpeg.output(*inputs, str(target), c="copy", movflags="+faststart").global_args(*_QUIET)
+    return list(command.compile(cmd=ffmpeg_binary, overwrite_output=True))

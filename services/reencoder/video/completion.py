@@ -1,5 +1,11 @@
-"""`video.tasks.finished`, keyed by job: fail the job at its first failed task, or finish it when the
-last task is done (write the HLS master playlist and the manifest, announce the renditions).
+"""`video.tasks.finished`, keyed by job: the packager and the job's completion.
+
+As chunks finish (in any order), the rung playlists list the segments of the chunks done without a
+gap from the start (`EVENT`: only ever appended); the master playlist is written, and the job
+announced playable, as soon as the first chunk (and the audio) is stored. Once every chunk, the audio
+and the previews are done, the playlists end (`EXT-X-ENDLIST`) and the MP4 assemblies are started;
+once those are done too, the manifest is written and the job announced done. The first failed task
+fails the job.
 
 One consumer sees all of a job's results in order (they share a partition), and every effect is
 idempotent: the markers in storage, not memory, say which tasks are done, so a redelivered result or
@@ -17,15 +23,55 @@ from services.reencoder.job_outcome import JobAnnouncer
 from services.reencoder.renditions import manifest_key
 from services.reencoder.storage_outages import storage_outages_are_infrastructure
 from services.reencoder.video import keys
-from services.reencoder.video.hls import master_playlist
+from services.reencoder.video.commands import output_frame_rate
+from services.reencoder.video.hls import Variant, bandwidths, master_playlist, media_playlist
 from services.reencoder.video.results import JobPlan, TaskResult
-from shared.events import JobStatus, Rendition, VideoTaskFinished
+from shared.events import (
+    JOBS_STATUS,
+    VIDEO_TASKS,
+    JobStatus,
+    Rendition,
+    VideoTaskFinished,
+    VideoTaskKind,
+    utc_now,
+)
 from shared.kafka import Delivery
 from shared.media import HLS_CONTENT_TYPES
 
 log = logging.getLogger(__name__)
 
 HLS_RENDITION = "hls"
+AUDIO = "audio"
+M3U8 = HLS_CONTENT_TYPES[".m3u8"]
+
+
+@dataclass(frozen=True)
+class _Progress:
+    """What storage says of a job: its plan and the done-markers found."""
+
+    plan: JobPlan
+    done: frozenset[str]
+
+    def all_done(self, task_ids: list[str]) -> bool:
+        return all(task_id in self.done for task_id in task_ids)
+
+    @property
+    def chunk_ids(self) -> list[str]:
+        return [t.task_id for t in self.plan.tasks if t.kind == VideoTaskKind.CHUNK]
+
+    @property
+    def ready_chunks(self) -> list[str]:
+        """The chunks done without a gap from the first: what the playlists may list."""
+        ready = []
+        for task_id in self.chunk_ids:
+            if task_id not in self.done:
+                break
+            ready.append(task_id)
+        return ready
+
+    @property
+    def has_audio(self) -> bool:
+        return any(t.kind == VideoTaskKind.AUDIO for t in self.plan.tasks)
 
 
 @dataclass
@@ -40,10 +86,23 @@ class VideoJobCompletion:
         if not finished.ok:
             await self.announcer.fail(job_id, correlation_id, finished.error or "a video task failed")
             return
-        results = await self._results(job_id)
-        if results is None:
-            return  # tasks still running
-        renditions = await asyncio.to_thread(self._write_outputs, job_id, results)
+        progress = await asyncio.to_thread(self._progress, job_id)
+        if progress is None:
+            return
+        if finished.task_id in progress.chunk_ids or finished.task_id == AUDIO:
+            await self._package(progress, correlation_id)
+        first_phase = [t.task_id for t in progress.plan.tasks]
+        assembly = [t.task_id for t in progress.plan.assembly]
+        if not progress.all_done(first_phase):
+            return
+        if not progress.all_done(assembly):
+            if finished.task_id in first_phase:
+                # The last of the first phase (or its redelivery: assemblies are idempotent too).
+                for task in progress.plan.assembly:
+                    if task.task_id not in progress.done:
+                        await self.announcer.producer.publish(VIDEO_TASKS, task)
+            return
+        renditions = await asyncio.to_thread(self._write_manifest, progress)
         log.info("video job %s: done, %d renditions", job_id, len(renditions))
         await self.announcer.report(
             job_id, correlation_id, JobStatus.DONE, progress=1.0, renditions=renditions
@@ -62,43 +121,101 @@ class VideoJobCompletion:
                 return True
         return False
 
-    async def _results(self, job_id: str) -> list[TaskResult] | None:
-        """Every task's result, or None while any task is not done."""
+    def _progress(self, job_id: str) -> _Progress | None:
         store = self.announcer.store
-        plan_doc = await asyncio.to_thread(store.get_json, store.renditions_bucket, keys.plan_key(job_id))
+        plan_doc = store.get_json(store.renditions_bucket, keys.plan_key(job_id))
         if plan_doc is None:
             return None
-        results = []
-        for task in JobPlan.model_validate(plan_doc).tasks:
-            marker_key = keys.task_marker_key(job_id, task.task_id)
-            marker = await asyncio.to_thread(store.get_json, store.renditions_bucket, marker_key)
-            if marker is None:
-                return None
-            results.append(TaskResult.model_validate(marker))
-        return results
-
-    def _write_outputs(self, job_id: str, results: list[TaskResult]) -> tuple[Rendition, ...]:
-        """The master playlist, then the manifest (last: its presence means the job is complete)."""
-        store = self.announcer.store
-        variants = [result.variant for result in results if result.variant is not None]
-        playlist = master_playlist(
-            variants, {v.name: f"{HLS_RENDITION}/{v.name}/index.m3u8" for v in variants}
-        ).encode()
-        master_key = keys.master_playlist_key(job_id)
-        store.put_stream(
-            store.renditions_bucket,
-            master_key,
-            io.BytesIO(playlist),
-            len(playlist),
-            HLS_CONTENT_TYPES[".m3u8"],
+        prefix = keys.tasks_prefix(job_id)
+        done = frozenset(
+            key.removeprefix(prefix).removesuffix(".json")
+            for key in store.list_keys(store.renditions_bucket, prefix)
         )
-        largest = max(variants, key=lambda v: v.width * v.height)
+        return _Progress(JobPlan.model_validate(plan_doc), done)
+
+    def _result(self, job_id: str, task_id: str) -> TaskResult:
+        store = self.announcer.store
+        marker = store.get_json(store.renditions_bucket, keys.task_marker_key(job_id, task_id))
+        return TaskResult.model_validate(marker)
+
+    async def _package(self, progress: _Progress, correlation_id: str) -> None:
+        """Rewrite the rung playlists with the chunks ready; the master once the job can play."""
+        job_id = progress.plan.job_id
+        ready = progress.ready_chunks
+        if not ready:
+            return
+        audio_ready = not progress.has_audio or AUDIO in progress.done
+        ended = len(ready) == len(progress.chunk_ids)
+        first_time = await asyncio.to_thread(self._write_playlists, progress, ready, ended, audio_ready)
+        if first_time:
+            log.info("video job %s: playable (%d of %d chunks)", job_id, len(ready), len(progress.chunk_ids))
+            event = self.announcer.status_event(job_id, correlation_id, JobStatus.PROCESSING)
+            await self.announcer.producer.publish(
+                JOBS_STATUS, event.model_copy(update={"playable_at": utc_now()})
+            )
+
+    def _write_playlists(self, progress: _Progress, ready: list[str], ended: bool, audio_ready: bool) -> bool:
+        """Write the variant playlists and (when the audio is there) the master; True when the master
+        is written for the first time."""
+        store, plan = self.announcer.store, progress.plan
+        job_id = plan.job_id
+        results = [self._result(job_id, task_id) for task_id in ready]
+        first_chunk = plan.tasks[0]
+        variants = []
+        for output in first_chunk.outputs:
+            segments = [(s.file, s.seconds) for r in results for s in r.segments[output.name]]
+            text = media_playlist(segments, segment_s=first_chunk.segment_s, init_uri="init.mp4", ended=ended)
+            self._put_text(keys.hls_file_key(job_id, output.name, "index.m3u8"), text)
+            sizes = {s.file: s.bytes for r in results for s in r.segments[output.name]}
+            peak, average = bandwidths(dict(segments), sizes)
+            codecs = results[0].codecs[output.name] + (",mp4a.40.2" if progress.has_audio else "")
+            variants.append(
+                Variant(
+                    name=output.name,
+                    width=output.width,
+                    height=output.height,
+                    bandwidth=peak,
+                    average_bandwidth=average,
+                    codecs=codecs,
+                    frame_rate=output_frame_rate(first_chunk.frame_rate),
+                )
+            )
+        if not audio_ready:
+            return False
+        master_key = keys.master_playlist_key(job_id)
+        existed = store.stat(store.renditions_bucket, master_key) is not None
+        audio_uri = f"{HLS_RENDITION}/{AUDIO}/index.m3u8" if progress.has_audio else None
+        master = master_playlist(
+            variants,
+            {v.name: f"{HLS_RENDITION}/{v.name}/index.m3u8" for v in variants},
+            audio_uri=audio_uri,
+            audio_kbps=first_chunk.outputs[-1].audio_kbps,
+        )
+        self._put_text(master_key, master)
+        return not existed
+
+    def _put_text(self, key: str, text: str) -> None:
+        store, data = self.announcer.store, text.encode()
+        store.put_stream(store.renditions_bucket, key, io.BytesIO(data), len(data), M3U8)
+
+    def _write_manifest(self, progress: _Progress) -> tuple[Rendition, ...]:
+        """The manifest, written last: its presence means the job is complete."""
+        store, plan = self.announcer.store, progress.plan
+        job_id = plan.job_id
+        results = [
+            self._result(job_id, task.task_id)
+            for task in (*plan.tasks, *plan.assembly)
+            if task.kind in (VideoTaskKind.PREVIEW, VideoTaskKind.ASSEMBLE)
+        ]
+        master_key = keys.master_playlist_key(job_id)
+        master = store.stat(store.renditions_bucket, master_key)
+        largest = max(plan.tasks[0].outputs, key=lambda o: o.width * o.height)
         hls = Rendition(
             name=HLS_RENDITION,
-            content_type=HLS_CONTENT_TYPES[".m3u8"],
+            content_type=M3U8,
             width=largest.width,
             height=largest.height,
-            bytes=len(playlist),
+            bytes=master.size if master is not None else 0,
             key=master_key,
         )
         renditions = (*(r for result in results for r in result.renditions), hls)

@@ -1,6 +1,9 @@
-"""HLS playlists: what a variant's segments weigh, and the master playlist that lists the variants."""
+"""HLS playlists: what a variant's segments weigh, the master playlist that lists the variants (and the
+audio rendition), and the variant playlists that grow as chunks are encoded."""
 
 from __future__ import annotations
+
+import math
 
 from pydantic import BaseModel, ConfigDict
 
@@ -57,14 +60,56 @@ def bandwidths(durations: dict[str, float], sizes: dict[str, int]) -> tuple[int,
     return round(max(rates)), round(sum(sizes[name] for name in durations) * 8 / total_s)
 
 
-def master_playlist(variants: list[Variant], uri_of: dict[str, str]) -> str:
-    """The master playlist: one `EXT-X-STREAM-INF` per variant, lowest bandwidth first."""
-    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+AUDIO_GROUP = "audio"
+
+
+def master_playlist(
+    variants: list[Variant], uri_of: dict[str, str], audio_uri: str | None = None, audio_kbps: int = 0
+) -> str:
+    """The master playlist: one `EXT-X-STREAM-INF` per variant, lowest bandwidth first; with
+    `audio_uri`, one audio rendition (`EXT-X-MEDIA`) that every variant plays with."""
+    version = 7 if audio_uri is not None else 3
+    lines = ["#EXTM3U", f"#EXT-X-VERSION:{version}", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    if audio_uri is not None:
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="Audio",DEFAULT=YES,'
+            f'AUTOSELECT=YES,CHANNELS="2",URI="{audio_uri}"'
+        )
     for variant in sorted(variants, key=lambda v: v.bandwidth):
+        # BANDWIDTH counts every rendition played together: the video and its audio.
+        audio_bps = audio_kbps * 1000 if audio_uri is not None else 0
         attributes = (
-            f"BANDWIDTH={variant.bandwidth},AVERAGE-BANDWIDTH={variant.average_bandwidth},"
+            f"BANDWIDTH={variant.bandwidth + audio_bps},"
+            f"AVERAGE-BANDWIDTH={variant.average_bandwidth + audio_bps},"
             f"RESOLUTION={variant.width}x{variant.height},FRAME-RATE={variant.frame_rate:.3f},"
             f'CODECS="{variant.codecs}"'
         )
+        if audio_uri is not None:
+            attributes += f',AUDIO="{AUDIO_GROUP}"'
         lines += [f"#EXT-X-STREAM-INF:{attributes}", uri_of[variant.name]]
+    return "\n".join(lines) + "\n"
+
+
+def media_playlist(segments: list[tuple[str, float]], *, segment_s: float, init_uri: str, ended: bool) -> str:
+    """A variant playlist of CMAF segments, (URI, seconds) in order.
+
+    `EVENT`: segments are only ever appended (players may start while chunks are still encoding);
+    `EXT-X-ENDLIST` once the last is there. The target duration is fixed by the segment length, so
+    it never changes between updates.
+    """
+    longest = max((seconds for _uri, seconds in segments), default=0.0)
+    target = max(math.ceil(segment_s), round(longest))
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:7",
+        f"#EXT-X-TARGETDURATION:{target}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:EVENT",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+        f'#EXT-X-MAP:URI="{init_uri}"',
+    ]
+    for uri, seconds in segments:
+        lines += [f"#EXTINF:{seconds:.6f},", uri]
+    if ended:
+        lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"

@@ -39,3 +39,17 @@ def poster_key(job_id: str) -> str:
 
 def sprite_key(job_id: str) -> str:
     return f"{job_id}/sprite.jpg"
+
+
+def hls_file_key(job_id: str, name: str, file: str) -> str:
+    """One file of a variant (or of the audio rendition): `index.m3u8`, `init.mp4`, `seg_NNNNN.m4s`."""
+    return f"{hls_prefix(job_id, name)}{file}"
+
+
+def segment_file(number: int) -> str:
+    """The name of the segment numbered `number` over the whole video (the same in every rung)."""
+    return f"seg_{number:05d}.m4s"
+
+
+def tasks_prefix(job_id: str) -> str:
+    return f"{job_id}/tasks/"

@@ -1,4 +1,4 @@
-"""A video's `JobRequested`: probe the original, check the limits, plan the outputs, fan out tasks."""
+"""A video's `JobRequested`: probe the original, check the limits, plan chunks and outputs, fan out tasks."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from services.reencoder.job_outcome import JobAnnouncer
 from services.reencoder.scratch import ScratchKind, scratch_folder
 from services.reencoder.storage_outages import storage_outages_are_infrastructure
+from services.reencoder.video.chunks import chunk_task_id, plan_chunks
 from services.reencoder.video.keys import plan_key
-from services.reencoder.video.ladder import plan_ladder, plan_preview, task_weights
+from services.reencoder.video.ladder import plan_ladder, plan_preview
 from services.reencoder.video.partitioning import spread_keys
 from services.reencoder.video.probe import VideoProbe, check_limits, probe_video
 from services.reencoder.video.results import JobPlan
@@ -19,7 +21,6 @@ from shared.events import (
     VIDEO_TASKS,
     JobRequested,
     JobStatus,
-    VideoOutput,
     VideoTaskKind,
     VideoTaskRequested,
 )
@@ -30,30 +31,78 @@ from shared.settings import VideoLimits
 log = logging.getLogger(__name__)
 
 
-def plan_tasks(job: JobRequested, probe: VideoProbe) -> list[VideoTaskRequested]:
-    """One task per ladder rung plus one for the previews, keyed to land on different partitions."""
-    outputs = plan_ladder(probe.width, probe.height)
+#: Shares of a job's work: the chunks take the rest, by their length.
+AUDIO_SHARE = 0.03
+PREVIEW_SHARE = 0.02
+ASSEMBLY_SHARE = 0.05
+AUDIO_TASK = "audio"
+
+
+def assembly_task_id(rung: str) -> str:
+    return f"mp4-{rung}"
+
+
+def plan_tasks(
+    job: JobRequested, probe: VideoProbe, *, chunk_s: int = 8, segment_s: int = 4
+) -> tuple[list[VideoTaskRequested], list[VideoTaskRequested]]:
+    """(tasks to start now, tasks for when they are done): one task per chunk (every rung in one
+    decode), the audio and the previews; then one MP4 assembly per rung. Keyed to land on
+    consecutive partitions, so different workers take them."""
+    outputs = tuple(plan_ladder(probe.width, probe.height))
     preview = plan_preview(probe.width, probe.height)
-    weights = task_weights(outputs, preview)
-    work: list[tuple[VideoTaskKind, VideoOutput]] = [(VideoTaskKind.RENDITION, o) for o in outputs]
-    work.append((VideoTaskKind.PREVIEW, preview))
-    keys = spread_keys(job.job_id, len(work), VIDEO_TASKS.partitions)
-    return [
-        VideoTaskRequested(
-            correlation_id=job.correlation_id,
-            job_id=job.job_id,
-            task_id=output.name,
-            kind=kind,
-            output=output,
-            source_key=job.source_key,
-            duration_s=probe.duration_s,
-            frame_rate=probe.frame_rate,
-            has_audio=probe.has_audio,
-            weight=weights[output.name],
-            partition_key=key,
-        )
-        for (kind, output), key in zip(work, keys, strict=True)
+    chunks = plan_chunks(probe.duration_s, chunk_s, segment_s)
+    audio_share = AUDIO_SHARE if probe.has_audio else 0.0
+    chunk_share = 1.0 - audio_share - PREVIEW_SHARE - ASSEMBLY_SHARE
+    top = outputs[-1]
+    common = {
+        "correlation_id": job.correlation_id,
+        "job_id": job.job_id,
+        "source_key": job.source_key,
+        "duration_s": probe.duration_s,
+        "frame_rate": probe.frame_rate,
+        "has_audio": probe.has_audio,
+        "segment_s": float(segment_s),
+    }
+    now: list[dict[str, Any]] = [
+        {
+            "task_id": chunk_task_id(chunk.index),
+            "kind": VideoTaskKind.CHUNK,
+            "output": top,
+            "outputs": outputs,
+            "chunk": chunk.index,
+            "start_s": chunk.start_s,
+            "length_s": chunk.length_s,
+            "first_segment": chunk.first_segment,
+            "weight": chunk_share * chunk.length_s / sum(c.length_s for c in chunks),
+        }
+        for chunk in chunks
     ]
+    if probe.has_audio:
+        now.append({"task_id": AUDIO_TASK, "kind": VideoTaskKind.AUDIO, "output": top, "weight": audio_share})
+    now.append(
+        {"task_id": preview.name, "kind": VideoTaskKind.PREVIEW, "output": preview, "weight": PREVIEW_SHARE}
+    )
+    pixels = sum(o.width * o.height for o in outputs)
+    later: list[dict[str, Any]] = [
+        {
+            "task_id": assembly_task_id(output.name),
+            "kind": VideoTaskKind.ASSEMBLE,
+            "output": output,
+            "weight": ASSEMBLY_SHARE * output.width * output.height / pixels,
+        }
+        for output in outputs
+    ]
+    keys = spread_keys(job.job_id, len(now) + len(later), VIDEO_TASKS.partitions)
+    return (
+        [
+            VideoTaskRequested(**common, **task, partition_key=key)
+            for task, key in zip(now, keys, strict=False)
+        ],
+        [
+            VideoTaskRequested(**common, **task, partition_key=key)
+            for task, key in zip(later, keys[len(now) :], strict=True)
+        ],
+    )
 
 
 @dataclass
@@ -62,6 +111,8 @@ class VideoJobPlanner:
     limits: VideoLimits
     scratch_root: Path | None = None
     ffprobe: str = "ffprobe"
+    #: Seconds of video per chunk task (`ChunkSettings.chunk_s`).
+    chunk_s: int = 8
 
     @storage_outages_are_infrastructure
     async def __call__(self, job: JobRequested, delivery: Delivery) -> None:
@@ -75,9 +126,9 @@ class VideoJobPlanner:
         except MediaRejected as rejected:
             await self.announcer.fail(job.job_id, job.correlation_id, str(rejected))
             return
-        tasks = plan_tasks(job, probe)
+        tasks, assembly = plan_tasks(job, probe, chunk_s=self.chunk_s, segment_s=self.limits.hls_segment_s)
         store = self.announcer.store
-        plan = JobPlan(job_id=job.job_id, tasks=tuple(tasks))
+        plan = JobPlan(job_id=job.job_id, tasks=tuple(tasks), assembly=tuple(assembly))
         # The plan is stored before any task exists, so completion always knows the whole job.
         await asyncio.to_thread(
             store.put_json, store.renditions_bucket, plan_key(job.job_id), plan.model_dump(mode="json")
@@ -91,7 +142,7 @@ class VideoJobPlanner:
             probe.height,
             probe.duration_s,
             "with" if probe.has_audio else "no",
-            ", ".join(task.task_id for task in tasks),
+            f"{len(tasks)} tasks",
         )
 
     async def give_up(self, job: JobRequested, reason: str) -> None:

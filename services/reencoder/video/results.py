@@ -8,7 +8,19 @@ from services.reencoder.video.hls import Variant
 from shared.events import Rendition, VideoTaskRequested
 
 
+class Segment(BaseModel):
+    """One stored CMAF segment of a rung (or of the audio)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    seconds: float
+    bytes: int
+
+
 class TaskResult(BaseModel):
+    """What a task stored, read by the packager and the job's completion."""
+
     model_config = ConfigDict(frozen=True)
 
     task_id: str
@@ -16,6 +28,10 @@ class TaskResult(BaseModel):
     renditions: tuple[Rendition, ...]
     #: Rendition tasks: how the master playlist lists their HLS variant.
     variant: Variant | None = None
+    #: Chunk and audio tasks: rung (or "audio") -> the segments stored, in order.
+    segments: dict[str, tuple[Segment, ...]] = {}
+    #: Chunk tasks: rung -> RFC 6381 codec string of its video.
+    codecs: dict[str, str] = {}
 
 
 class JobPlan(BaseModel):
@@ -25,3 +41,5 @@ class JobPlan(BaseModel):
 
     job_id: str
     tasks: tuple[VideoTaskRequested, ...]
+    #: Published once every task above is done: the MP4 downloads, assembled from the chunks.
+    assembly: tuple[VideoTaskRequested, ...] = ()

@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from services.reencoder.job_outcome import remove_outputs
@@ -22,12 +23,12 @@ from services.reencoder.metrics import PREVIEW_RUNG
 from services.reencoder.scratch import ScratchKind, scratch_folder
 from services.reencoder.storage_outages import storage_outages_are_infrastructure
 from services.reencoder.timing import PhaseTimer, TimingReporter
-from services.reencoder.video import keys
+from services.reencoder.video import fmp4, keys
 from services.reencoder.video.commands import (
-    hls_command,
-    output_frame_rate,
+    assemble_command,
+    audio_command,
+    chunk_command,
     poster_command,
-    rendition_command,
     sprite_command,
 )
 from services.reencoder.video.ffmpeg_runner import (
@@ -37,10 +38,10 @@ from services.reencoder.video.ffmpeg_runner import (
     ProgressThrottle,
     run_ffmpeg,
 )
-from services.reencoder.video.hls import AAC_LC, Variant, avc_codec, bandwidths, segment_durations
+from services.reencoder.video.hls import media_playlist, segment_durations
 from services.reencoder.video.ladder import THUMBNAIL_EDGE, fit_long_edge
-from services.reencoder.video.probe import avc_profile_level, run_ffprobe
-from services.reencoder.video.results import TaskResult
+from services.reencoder.video.probe import run_ffprobe
+from services.reencoder.video.results import Segment, TaskResult
 from shared.events import (
     VIDEO_PROGRESS,
     VIDEO_TASKS_FINISHED,
@@ -62,7 +63,9 @@ log = logging.getLogger(__name__)
 MP4 = "video/mp4"
 JPEG = "image/jpeg"
 M3U8 = HLS_CONTENT_TYPES[".m3u8"]
-TS = HLS_CONTENT_TYPES[".ts"]
+M4S = HLS_CONTENT_TYPES[".m4s"]
+#: The name of the audio rendition (its folder beside the rungs' and its task id).
+AUDIO = "audio"
 
 
 class JobAlreadyFailed(Exception):
@@ -194,6 +197,8 @@ class VideoTaskHandler:
             raise EncodeTimedOut(f"encoding took longer than the {limit_s:g} s limit per task") from None
 
     async def _make_outputs(self, task: VideoTaskRequested, scratch: Path, timer: PhaseTimer) -> TaskResult:
+        if task.kind == VideoTaskKind.ASSEMBLE:
+            return await self._assemble(task, scratch, timer)
         source = scratch / "original"
         with timer.phase("download"):
             if await asyncio.to_thread(self.store.stat, self.store.uploads_bucket, task.source_key) is None:
@@ -203,24 +208,74 @@ class VideoTaskHandler:
         if task.kind == VideoTaskKind.PREVIEW:
             renditions = await self._previews(task, source, scratch, timer)
             return TaskResult(task_id=task.task_id, worker_id=self.worker_id, renditions=renditions)
-        return await self._rendition(task, source, scratch, timer)
+        if task.kind == VideoTaskKind.AUDIO:
+            return await self._audio(task, source, scratch, timer)
+        return await self._chunk(task, source, scratch, timer)
 
-    async def _rendition(
+    async def _chunk(
         self, task: VideoTaskRequested, source: Path, scratch: Path, timer: PhaseTimer
     ) -> TaskResult:
-        output, job_id = task.output, task.job_id
-        mp4 = scratch / f"{output.name}.mp4"
-        command = rendition_command(
+        """Encode the chunk for every rung (one decode), then store its segments, moved to the chunk's
+        place on the timeline; the first chunk also stores each rung's init segment."""
+        out = scratch / "out"
+        for output in task.outputs:
+            (out / output.name).mkdir(parents=True)
+        reaches_end = task.start_s + task.length_s >= task.duration_s - 1e-3
+        command = chunk_command(
             source,
-            mp4,
-            output,
+            out,
+            task.outputs,
+            start_s=task.start_s,
+            # The last chunk reads to the end, whatever the container said the duration was.
+            length_s=None if reaches_end else task.length_s,
             frame_rate=task.frame_rate,
-            has_audio=task.has_audio,
+            segment_s=task.segment_s,
+            first_segment=task.first_segment,
             threads=self.limits.ffmpeg_threads,
             ffmpeg_binary=self.ffmpeg,
         )
-        hls_dir = scratch / "hls"
-        playlist = hls_dir / "index.m3u8"
+        with timer.phase("encode"):
+            await run_ffmpeg(
+                command,
+                timeout_s=self.limits.task_timeout_s,
+                duration_s=task.length_s,
+                on_progress=self._progress_publisher(task),
+            )
+            self._publish_progress(task, 1.0)
+        await self._before_upload(task)
+        segments: dict[str, tuple[Segment, ...]] = {}
+        codecs: dict[str, str] = {}
+        for output in task.outputs:
+            folder = out / output.name
+            init = (folder / "init.mp4").read_bytes()
+            codecs[output.name] = fmp4.avc_codec_string(init)
+            ticks = round(task.start_s * fmp4.timescale(init))
+            segments[output.name] = await self._store_segments(
+                task, timer, output.name, folder, partial(fmp4.shift, ticks=ticks)
+            )
+            if task.chunk == 0:
+                await self._upload(
+                    timer, keys.hls_file_key(task.job_id, output.name, "init.mp4"), folder / "init.mp4", MP4
+                )
+        if not all(segments.values()):
+            raise EncodeFailed("ffmpeg could not decode a single frame of the video")
+        return TaskResult(
+            task_id=task.task_id, worker_id=self.worker_id, renditions=(), segments=segments, codecs=codecs
+        )
+
+    async def _audio(
+        self, task: VideoTaskRequested, source: Path, scratch: Path, timer: PhaseTimer
+    ) -> TaskResult:
+        """The whole audio track once, as the HLS audio rendition (complete at once: a VOD playlist)."""
+        folder = scratch / AUDIO
+        folder.mkdir()
+        command = audio_command(
+            source,
+            folder,
+            audio_kbps=task.output.audio_kbps,
+            segment_s=task.segment_s,
+            ffmpeg_binary=self.ffmpeg,
+        )
         with timer.phase("encode"):
             await run_ffmpeg(
                 command,
@@ -228,35 +283,67 @@ class VideoTaskHandler:
                 duration_s=task.duration_s,
                 on_progress=self._progress_publisher(task),
             )
-            self._publish_progress(task, 1.0)  # the end, whatever the throttle let through before
-            hls_dir.mkdir()
-            await run_ffmpeg(
-                hls_command(mp4, playlist, self.limits.hls_segment_s, self.ffmpeg),
-                timeout_s=self.limits.task_timeout_s,
+            self._publish_progress(task, 1.0)
+        await self._before_upload(task)
+        stored = await self._store_segments(task, timer, AUDIO, folder, lambda data: data)
+        await self._upload(timer, keys.hls_file_key(task.job_id, AUDIO, "init.mp4"), folder / "init.mp4", MP4)
+        playlist = folder / "index.m3u8"
+        playlist.write_text(
+            media_playlist(
+                [(s.file, s.seconds) for s in stored],
+                segment_s=task.segment_s,
+                init_uri="init.mp4",
+                ended=True,
             )
-            profile, level = avc_profile_level(await run_ffprobe(mp4, self.ffprobe))
+        )
+        await self._upload(timer, keys.hls_file_key(task.job_id, AUDIO, "index.m3u8"), playlist, M3U8)
+        return TaskResult(
+            task_id=task.task_id, worker_id=self.worker_id, renditions=(), segments={AUDIO: stored}
+        )
 
+    async def _store_segments(
+        self,
+        task: VideoTaskRequested,
+        timer: PhaseTimer,
+        name: str,
+        folder: Path,
+        transform: Callable[[bytes], bytes],
+    ) -> tuple[Segment, ...]:
+        """Upload the segments ffmpeg listed in `folder/index.m3u8`, each through `transform`."""
+        stored = []
+        for file, seconds in segment_durations((folder / "index.m3u8").read_text()).items():
+            path = folder / file
+            path.write_bytes(transform(path.read_bytes()))
+            await self._upload(timer, keys.hls_file_key(task.job_id, name, file), path, M4S)
+            stored.append(Segment(file=file, seconds=seconds, bytes=path.stat().st_size))
+        return tuple(stored)
+
+    async def _assemble(self, task: VideoTaskRequested, scratch: Path, timer: PhaseTimer) -> TaskResult:
+        """One rung's MP4 download from its stored segments (and the audio's), without re-encoding."""
+        output, job_id, bucket = task.output, task.job_id, self.store.renditions_bucket
+        video = scratch / "video.mp4"
+        audio = scratch / "audio.mp4" if task.has_audio else None
+        with timer.phase("download"):
+            chunks = await asyncio.to_thread(self._chunk_results, job_id)
+            files = [s.file for result in chunks for s in result.segments[output.name]]
+            await asyncio.to_thread(self._stitch, keys.hls_prefix(job_id, output.name), files, video)
+            if audio is not None:
+                marker = await asyncio.to_thread(
+                    self.store.get_json, bucket, keys.task_marker_key(job_id, AUDIO)
+                )
+                if marker is None:
+                    raise MediaRejected("the audio of the video is missing")
+                audio_files = [s.file for s in TaskResult.model_validate(marker).segments[AUDIO]]
+                await asyncio.to_thread(self._stitch, keys.hls_prefix(job_id, AUDIO), audio_files, audio)
+        mp4 = scratch / f"{output.name}.mp4"
+        with timer.phase("encode"):
+            await run_ffmpeg(
+                assemble_command(video, audio, mp4, self.ffmpeg), timeout_s=self.limits.task_timeout_s
+            )
+            self._publish_progress(task, 1.0)
         await self._before_upload(task)
         mp4_key = keys.mp4_key(job_id, output.name)
         await self._upload(timer, mp4_key, mp4, MP4)
-        durations = segment_durations(playlist.read_text())
-        sizes = {name: (hls_dir / name).stat().st_size for name in durations}
-        prefix = keys.hls_prefix(job_id, output.name)
-        for name in durations:
-            await self._upload(timer, prefix + name, hls_dir / name, TS)
-        await self._upload(timer, prefix + playlist.name, playlist, M3U8)
-
-        peak, average = bandwidths(durations, sizes)
-        codecs = avc_codec(profile, level) + (f",{AAC_LC}" if task.has_audio else "")
-        variant = Variant(
-            name=output.name,
-            width=output.width,
-            height=output.height,
-            bandwidth=peak,
-            average_bandwidth=average,
-            codecs=codecs,
-            frame_rate=output_frame_rate(task.frame_rate),
-        )
         rendition = Rendition(
             name=output.name,
             content_type=MP4,
@@ -265,9 +352,27 @@ class VideoTaskHandler:
             bytes=mp4.stat().st_size,
             key=mp4_key,
         )
-        return TaskResult(
-            task_id=task.task_id, worker_id=self.worker_id, renditions=(rendition,), variant=variant
+        return TaskResult(task_id=task.task_id, worker_id=self.worker_id, renditions=(rendition,))
+
+    def _chunk_results(self, job_id: str) -> list[TaskResult]:
+        """The done-markers of a job's chunks, in order (all exist: assembly starts after the last)."""
+        bucket = self.store.renditions_bucket
+        found = sorted(
+            key for key in self.store.list_keys(bucket, keys.tasks_prefix(job_id)) if "/chunk-" in key
         )
+        return [TaskResult.model_validate(self.store.get_json(bucket, key)) for key in found]
+
+    def _stitch(self, prefix: str, files: list[str], target: Path) -> None:
+        """init segment + the media of every segment, in order: one fragmented MP4."""
+        bucket = self.store.renditions_bucket
+        part = target.with_suffix(".part")
+        with target.open("wb") as stitched:
+            self.store.download(bucket, prefix + "init.mp4", part)
+            stitched.write(part.read_bytes())
+            for file in files:
+                self.store.download(bucket, prefix + file, part)
+                stitched.write(fmp4.media_only(part.read_bytes()))
+        part.unlink(missing_ok=True)
 
     async def _previews(
         self, task: VideoTaskRequested, source: Path, scratch: Path, timer: PhaseTimer
@@ -325,7 +430,7 @@ class VideoTaskHandler:
             kind=_work_kind(task),
             requested_at=task.occurred_at,
             outcome=outcome,
-            rung=PREVIEW_RUNG if task.kind == VideoTaskKind.PREVIEW else task.output.name,
+            rung=_rung_label(task),
             media_s=task.duration_s,
         )
 
@@ -431,8 +536,42 @@ class VideoTaskHandler:
             for key in (keys.poster_key(job_id), keys.sprite_key(job_id)):
                 self.store.remove_prefix(self.store.renditions_bucket, key)
             return
-        self.store.remove_prefix(self.store.renditions_bucket, keys.mp4_key(job_id, name))
-        remove_outputs(self.store, keys.hls_prefix(job_id, name))
+        if task.kind == VideoTaskKind.ASSEMBLE:
+            self.store.remove_prefix(self.store.renditions_bucket, keys.mp4_key(job_id, name))
+        elif task.kind == VideoTaskKind.AUDIO:
+            remove_outputs(self.store, keys.hls_prefix(job_id, AUDIO))
+        else:
+            # Only this chunk's segments: the other chunks' belong to other tasks.
+            for output in task.outputs:
+                for key in self.store.list_keys(
+                    self.store.renditions_bucket, keys.hls_prefix(job_id, output.name)
+                ):
+                    if _is_own_segment(task, _segment_number(key)):
+                        self.store.remove_prefix(self.store.renditions_bucket, key)
+
+
+def _is_own_segment(task: VideoTaskRequested, number: int) -> bool:
+    """Whether the segment numbered `number` belongs to chunk `task` (the last chunk owns the tail)."""
+    if number < task.first_segment:
+        return False
+    if task.start_s + task.length_s >= task.duration_s - 1e-3:
+        return True
+    return number < task.first_segment + round(task.length_s / task.segment_s)
+
+
+def _segment_number(key: str) -> int:
+    """The number of the segment `key` names (`.../seg_00012.m4s` -> 12), -1 for other files."""
+    name = key.rsplit("/", 1)[-1]
+    if name.startswith("seg_") and name.endswith(".m4s") and name[4:-4].isdigit():
+        return int(name[4:-4])
+    return -1
+
+
+def _rung_label(task: VideoTaskRequested) -> str:
+    """The metrics' rung label: the rung an MP4 is assembled for, else the kind of work."""
+    if task.kind == VideoTaskKind.PREVIEW:
+        return PREVIEW_RUNG
+    return task.output.name if task.kind == VideoTaskKind.ASSEMBLE else task.kind.value
 
 
 def _work_kind(task: VideoTaskRequested) -> WorkKind:

@@ -1,0 +1,61 @@
+"""How a video's timeline is cut into chunks: pure planning, no I/O.
+
+A chunk is a few seconds of the source that one task decodes once and encodes for every rung. Chunks
+start on HLS segment boundaries (a chunk is a whole number of segments), so the segments of all
+chunks, listed in order, make one continuous variant playlist per rung.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: A last chunk shorter than this joins the one before it (a chunk of a frame or two is all overhead,
+#: and one shorter than a frame would encode nothing).
+MIN_TAIL_S = 1.0
+
+
+class ChunkSettings(BaseSettings):
+    """How long the chunks of a video are (VIDEO_*): shorter ones play sooner and spread over more
+    workers, longer ones pay ffmpeg's start-up and the encoder's look-ahead less often."""
+
+    model_config = SettingsConfigDict(env_prefix="VIDEO_")
+
+    #: Seconds of video per chunk task: a whole number of HLS segments (VIDEO_HLS_SEGMENT_S).
+    chunk_s: int = 8
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    start_s: float
+    length_s: float
+    #: Number of the chunk's first HLS segment (segments are numbered over the whole video).
+    first_segment: int
+
+
+def plan_chunks(duration_s: float, chunk_s: int, segment_s: int) -> list[Chunk]:
+    """The chunks covering `duration_s`; `ValueError` if a chunk is not a whole number of segments."""
+    if segment_s <= 0 or chunk_s <= 0 or chunk_s % segment_s:
+        raise ValueError(f"a chunk ({chunk_s} s) must be a whole number of segments ({segment_s} s)")
+    per_chunk = chunk_s // segment_s
+    count = max(1, math.ceil(round(duration_s / chunk_s, 6)))
+    chunks = [
+        Chunk(
+            index=index,
+            start_s=float(index * chunk_s),
+            length_s=min(float(chunk_s), duration_s - index * chunk_s),
+            first_segment=index * per_chunk,
+        )
+        for index in range(count)
+    ]
+    if len(chunks) > 1 and chunks[-1].length_s < MIN_TAIL_S:
+        tail = chunks.pop()
+        chunks[-1] = replace(chunks[-1], length_s=chunks[-1].length_s + tail.length_s)
+    return chunks
+
+
+def chunk_task_id(index: int) -> str:
+    return f"chunk-{index:05d}"

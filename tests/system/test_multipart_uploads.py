@@ -1,0 +1,167 @@
+"""Direct, resumable uploads against the real frontend, MinIO and Kafka (POST /api/uploads/multipart).
+
+The site decides and signs; the test PUTs the parts to MinIO itself, as a browser or the CLI does.
+MinIO's own notification on `storage.events` and the client's `complete` both try to queue the job:
+exactly one request reaches the workers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from infra.local.stack import LocalStack
+from shared.events import JOBS_REQUESTED
+from tests.media_samples import image_bytes
+from tests.system.conftest import Site, read_topic, start_site
+
+MIB = 1024 * 1024
+PART = 5 * MIB
+QUOTA = 64 * MIB
+DIRECT_ENV = {"DIRECT_UPLOADS_PART_BYTES": str(PART), "FRONTEND_STORED_BYTES_PER_USER": str(QUOTA)}
+
+
+@pytest.fixture(scope="module")
+def direct_site(stack: LocalStack) -> Iterator[Site]:
+    """Every service and one worker; 5 MiB parts and a 64 MiB quota."""
+    saved = dict(stack.config.service_env)
+    stack.config.service_env = saved | DIRECT_ENV
+    running = start_site(stack, reencoders=1)
+    try:
+        yield running
+    finally:
+        running.http.close()
+        stack.stop_services()
+        stack.config.service_env = saved
+
+
+def padded_jpeg(size: int) -> bytes:
+    """A real JPEG followed by filler up to `size` bytes (decoders stop at its end marker)."""
+    picture = image_bytes(320, 240)
+    return picture + os.urandom(size - len(picture))
+
+
+def start(site: Site, data: bytes, content_type: str = "image/jpeg", **extra: Any) -> dict[str, Any]:
+    body = {"filename": "big.jpg", "size": len(data), "content_type": content_type} | extra
+    response = site.http.post("/api/uploads/multipart", json=body)
+    assert response.status_code == 201, response.text
+    started: dict[str, Any] = response.json()
+    return started
+
+
+def send_parts(site: Site, job_id: str, data: bytes, numbers: list[int]) -> list[dict[str, Any]]:
+    """PUT parts `numbers` of `data` to storage with presigned URLs; returns [{part_number, etag}]."""
+    signed = site.http.post(f"/api/uploads/multipart/{job_id}/parts/sign", json={"part_numbers": numbers})
+    assert signed.status_code == 200, signed.text
+    sent = []
+    for number in numbers:
+        url = signed.json()["urls"][str(number)]
+        put = httpx.put(url, content=data[(number - 1) * PART : number * PART], timeout=60)
+        assert put.status_code == 200, put.text
+        sent.append({"part_number": number, "etag": put.headers["ETag"]})
+    return sent
+
+
+def stored_parts(site: Site, job_id: str) -> list[dict[str, Any]]:
+    listed = site.http.get(f"/api/uploads/multipart/{job_id}/parts")
+    assert listed.status_code == 200, listed.text
+    parts: list[dict[str, Any]] = listed.json()["parts"]
+    return parts
+
+
+def test_a_direct_upload_resumes_from_the_parts_stored_and_its_job_ends_done(direct_site: Site) -> None:
+    data = padded_jpeg(12 * MIB)
+    started = start(direct_site, data, key="someone-else/original")
+    job_id = started["job_id"]
+    # The key is the job's own, whatever the client says: no key outside the caller's upload exists.
+    assert started["key"] == f"{job_id}/original"
+    assert (started["part_size"], started["part_count"]) == (PART, 3)
+    assert direct_site.job(job_id)["status"] == "uploading"
+
+    send_parts(direct_site, job_id, data, [1])
+    # The client "crashes" and lost its state: what storage holds tells it what is left to send.
+    assert [p["part_number"] for p in stored_parts(direct_site, job_id)] == [1]
+    send_parts(direct_site, job_id, data, [2, 3])
+    parts = [{"part_number": p["part_number"], "etag": p["etag"]} for p in stored_parts(direct_site, job_id)]
+    assert [p["size"] for p in stored_parts(direct_site, job_id)] == [PART, PART, len(data) - 2 * PART]
+
+    completed = direct_site.http.post(f"/api/uploads/multipart/{job_id}/complete", json={"parts": parts})
+    assert completed.status_code == 202, completed.text
+    assert completed.json()["status"] in ("queued", "processing", "done")
+    job = direct_site.wait_for(job_id)
+    assert job["status"] == "done", job
+    assert job["size_bytes"] == len(data)
+
+
+def test_another_user_gets_404_for_every_call_on_my_upload(direct_site: Site) -> None:
+    data = padded_jpeg(PART + 1000)
+    job_id = start(direct_site, data)["job_id"]
+    other = direct_site.another_user()
+    try:
+        base = f"/api/uploads/multipart/{job_id}"
+        answers = [
+            other.http.get(f"{base}/parts"),
+            other.http.post(f"{base}/parts/sign", json={"part_numbers": [1]}),
+            other.http.post(f"{base}/complete", json={"parts": [{"part_number": 1, "etag": "x"}]}),
+            other.http.delete(base),
+        ]
+        assert [a.status_code for a in answers] == [404] * 4, [a.text for a in answers]
+    finally:
+        other.http.close()
+    # Mine still: cancelling it removes the job.
+    assert direct_site.http.delete(f"/api/uploads/multipart/{job_id}").status_code == 204
+    assert direct_site.http.get(f"/api/jobs/{job_id}").status_code == 404
+
+
+def test_an_upload_past_the_quota_is_413_before_anything_is_created(direct_site: Site) -> None:
+    before = direct_site.http.get("/api/jobs").json()["total"]
+    refused = direct_site.http.post(
+        "/api/uploads/multipart",
+        json={"filename": "long.mp4", "size": QUOTA + 1, "content_type": "video/mp4"},
+    )
+    assert refused.status_code == 413, refused.text
+    assert "quota" in refused.json()["detail"] or "bytes" in refused.json()["detail"]
+    assert direct_site.http.get("/api/jobs").json()["total"] == before
+
+
+def test_a_stored_object_that_is_not_media_is_deleted_and_its_job_fails_with_the_reason(
+    direct_site: Site,
+) -> None:
+    data = os.urandom(300_000)
+    job_id = start(direct_site, data)["job_id"]
+    parts = send_parts(direct_site, job_id, data, [1])
+    completed = direct_site.http.post(f"/api/uploads/multipart/{job_id}/complete", json={"parts": parts})
+    assert completed.status_code == 202, completed.text
+    job = direct_site.wait_for(job_id)
+    assert job["status"] == "failed"
+    assert "not a supported image" in job["error"], job
+    store = direct_site.store
+    assert store.stat(store.uploads_bucket, f"{job_id}/original") is None
+
+
+def test_storage_notification_and_complete_queue_the_job_exactly_once(direct_site: Site) -> None:
+    data = padded_jpeg(PART + 5000)
+    job_id = start(direct_site, data)["job_id"]
+    parts = send_parts(direct_site, job_id, data, [1, 2])
+    # The client's `complete` reaches storage but its answer is lost: only MinIO's notification of the
+    # stored object can queue the job.
+    store = direct_site.store
+    upload_id = _upload_id(job_id, store)
+    store.multipart.complete(f"{job_id}/original", upload_id, [(p["part_number"], p["etag"]) for p in parts])
+    direct_site.wait_for(job_id, ("queued", "processing", "done"))
+    # The client retries its `complete`: answered 202 with the job, and nothing is queued twice.
+    again = direct_site.http.post(f"/api/uploads/multipart/{job_id}/complete", json={"parts": parts})
+    assert again.status_code == 202, again.text
+    assert direct_site.wait_for(job_id)["status"] == "done"
+    requests = [r for r in read_topic(direct_site.stack, JOBS_REQUESTED) if r.job_id == job_id]
+    assert len(requests) == 1, requests
+
+
+def _upload_id(job_id: str, store: Any) -> str:
+    """The multipart upload's id, as storage lists it (the API never hands it out)."""
+    (upload_id,) = store.multipart.open_uploads(f"{job_id}/original")
+    return str(upload_id)

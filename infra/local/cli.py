@@ -7,12 +7,22 @@ import logging
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from infra.local.stack import LocalStack, StackConfig
+from infra.local.scaling import (
+    ScaleError,
+    compose_command,
+    full_scaler,
+    parse_request,
+    request_scale,
+    running_instances,
+    stack_scaler,
+)
+from infra.local.stack import SERVICE_STOP_TIMEOUT_S, LocalStack, StackConfig
 from infra.ops.cluster_commands import register as register_cluster_command
 from infra.ops.commands import register as register_ops_commands
 from infra.ops.users import register as register_user_commands
@@ -81,6 +91,7 @@ def run(
         zookeeper_port=2181 if zookeeper else None,
     )
     stack = LocalStack(config)
+    scaler = stack_scaler(stack)
     stopping = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -89,6 +100,7 @@ def run(
             stack.start_infrastructure()
         with console.status("starting the services"):
             stack.start_services()
+        scaler.reset()
         console.print(
             f"[bold green]reencode is up:[/] {config.frontend_url}  (API: {config.frontend_url}/docs)"
         )
@@ -101,8 +113,11 @@ def run(
             # A service that died is started again with growing delays, as compose's `restart:`.
             for name in stack.restart_dead_services():
                 console.print(f"[yellow]{name} restarted; see {stack.logs_dir}/{name}.log")
+            for change in scaler.apply():  # `reencode scale` asked for it
+                console.print(f"scaled: {change}")
     finally:
         with console.status("stopping: services finish their work, then Kafka and MinIO"):
+            scaler.wait_for_stops(SERVICE_STOP_TIMEOUT_S)
             stack.stop()
         console.print("stopped; data kept in", str(config.state_dir))
 
@@ -129,12 +144,14 @@ def run_full(
     topology = FullTopology(
         FullConfig(state_dir=state_dir or STATE_DIR / "full", cache_dir=STATE_DIR / "cache")
     )
+    scaler = full_scaler(topology)
     stopping = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
         with console.status("starting compose's services (the first run installs nginx and PostgreSQL)"):
             topology.start()
+        scaler.reset()
         config = topology.config
         console.print(
             f"[bold green]reencode (compose topology) is up:[/] {config.url}  (nginx → 2 frontends)"
@@ -150,10 +167,53 @@ def run_full(
         while not stopping.wait(1.0):
             for name in topology.restart_dead_services():
                 console.print(f"[yellow]{name} restarted; see {topology.logs_dir}/{name}.log")
+            for change in scaler.apply():  # `reencode scale` asked for it
+                console.print(f"scaled: {change}")
     finally:
         with console.status("stopping: the lb, the services, Kafka and MinIO, then PostgreSQL"):
+            scaler.wait_for_stops(SERVICE_STOP_TIMEOUT_S)
             topology.stop()
         console.print("stopped; data kept in", str(topology.config.state_dir))
+
+
+@app.command()
+def scale(
+    counts: list[str] = typer.Argument(..., help="SERVICE=COUNT pairs, e.g. reencoder=4 metrics=2."),
+    state_dir: Path | None = typer.Option(
+        None, help="The running stack's state folder [default: .state; with --full: .state/full]."
+    ),
+    full: bool = typer.Option(False, "--full", help="Scale the stack of `make run-full`."),
+    compose: bool = typer.Option(
+        False, "--compose", help="Only print the `docker compose` command that does the same."
+    ),
+    wait_s: float = typer.Option(90.0, min=0, help="How long to wait for the stack to get there."),
+) -> None:
+    """Add or remove worker instances of a running stack, as `docker compose up --scale` does.
+
+    Removed instances stop gracefully: they finish or hand back their work and leave their group."""
+    try:
+        wanted = parse_request(counts)
+    except ScaleError as error:
+        raise typer.BadParameter(str(error)) from error
+    if compose:
+        console.print(compose_command(wanted))
+        return
+    folder = state_dir or (STATE_DIR / "full" if full else STATE_DIR)
+    request_scale(folder, wanted)
+    deadline = time.monotonic() + wait_s
+    while True:
+        running = running_instances(folder)
+        if all(len(running.get(service, [])) == count for service, count in wanted.items()):
+            for service in wanted:
+                console.print(f"{service}: {', '.join(running[service]) or 'none'}")
+            return
+        if time.monotonic() >= deadline:
+            console.print(
+                f"[red]the stack on {folder} did not get there within {wait_s:.0f} s[/] "
+                f"(is it running? `make run` or `make run-full`); it runs {running or 'nothing known'}"
+            )
+            raise typer.Exit(1)
+        time.sleep(0.5)  # polling another process's file; nothing to wait on instead
 
 
 db_app = typer.Typer(help="The database of `make run-full`: a primary and its synchronous replica.")

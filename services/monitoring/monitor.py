@@ -22,6 +22,7 @@ from services.monitoring.kafka_cluster import KafkaStatus, KafkaWatcher
 from services.monitoring.lag import LagEvaluator
 from services.monitoring.log_feed import LogFeed
 from services.monitoring.prometheus import MonitoringMetrics
+from services.monitoring.scaling_advisor import ScalingAdvice, ScalingAdvisor
 from services.monitoring.service_registry import SOURCE as SERVICES
 from services.monitoring.service_registry import ServiceRegistry
 from services.monitoring.settings import MonitoringSettings
@@ -58,6 +59,8 @@ class Monitor:
         self.activity = ActivityFeed(settings.activity_history)
         self.metrics = MonitoringMetrics()
         self.lag = LagEvaluator(settings.lag_window_s, settings.lag_min_samples)
+        self.advisor = ScalingAdvisor(settings.scale_target_s, settings.scale_window_s)
+        self._scaling: list[ScalingAdvice] = []
         self._kafka = KafkaWatcher(kafka, self.lag, client_id)
         self._database = DatabaseWatcher(database, settings.slow_queries)
         self._storage = StorageWatcher(storage, settings.max_objects_per_bucket, settings.bucket_refresh_s)
@@ -101,6 +104,8 @@ class Monitor:
             database.view,
             storage.view,
         )
+        if isinstance(kafka.status, KafkaStatus) and kafka.status.reachable:
+            self._scaling = self.advisor.look(kafka.status, time.monotonic())
         self.looked_at = now
         for alert in changes:
             self._announce(alert)
@@ -174,6 +179,7 @@ class Monitor:
             storage=self._storage_view,
             alerts=self.alerts.active(),
             dead_letters=self.registry.dead_letters()[:20],
+            scaling=self._scaling,
         )
 
     async def updates(self) -> AsyncIterator[MonitoringStatus]:

@@ -44,6 +44,15 @@ class MonitoringMetrics:
         self.bucket_bytes = gauge("storage_bucket_bytes", "Bytes in a bucket", ("bucket",))
         self.log_lines = gauge("log_lines", "Log lines received", ("service", "level"))
         self.activity = gauge("user_activity_events", "User activity events received", ("kind",))
+        self.scaling_backlog = gauge(
+            "scaling_backlog", "Records of a work queue not yet committed", ("group", "topic")
+        )
+        self.scaling_recommended = gauge(
+            "scaling_recommended_workers",
+            "Workers that would clear the queue within the advisor's target (capped by partitions)",
+            ("group", "topic"),
+        )
+        self.scaling_workers = gauge("scaling_workers", "Workers of the group now", ("group", "topic"))
 
     def refresh(
         self, status: MonitoringStatus, registry: ServiceRegistry, logs: LogFeed, activity: ActivityFeed
@@ -81,6 +90,12 @@ class MonitoringMetrics:
             self.log_lines.labels(service, level.value).set(count)
         for kind, count in activity.counts.items():
             self.activity.labels(kind.value).set(count)
+        for advice in status.scaling:
+            labels = (advice.group, advice.topic)
+            self.scaling_backlog.labels(*labels).set(advice.backlog)
+            self.scaling_workers.labels(*labels).set(advice.workers)
+            if advice.recommended is not None:
+                self.scaling_recommended.labels(*labels).set(advice.recommended)
 
     def _kafka(self, kafka: KafkaStatus) -> None:
         if not kafka.reachable:

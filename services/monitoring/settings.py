@@ -30,3 +30,7 @@ class MonitoringSettings(HttpSettings, env_prefix="MONITORING_"):
     max_objects_per_bucket: int = 100_000
     #: Buckets' object counts and bytes are recounted this often (health is checked at every look).
     bucket_refresh_s: float = 30.0
+    #: The scaling advisor sizes the workers to clear the queued work within this many seconds,
+    #: from the rates it measured over the last `scale_window_s`.
+    scale_target_s: float = 300.0
+    scale_window_s: float = 60.0

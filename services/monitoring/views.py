@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from services.monitoring.database_stats import DatabaseView
 from services.monitoring.kafka_cluster import KafkaStatus
+from services.monitoring.scaling_advisor import ScalingAdvice
 from services.monitoring.service_registry import ServiceInstance
 from services.monitoring.storage_stats import StorageView
 from shared.events import ActivityKind, Alert, DeadLetter, LogRecord, UserActivity
@@ -37,6 +38,8 @@ class MonitoringStatus(BaseModel):
     alerts: list[Alert]
     #: The newest messages consumers gave up on.
     dead_letters: list[DeadLetter]
+    #: Per work queue: backlog, rates, and the workers that would clear it (scaling_advisor.py).
+    scaling: list[ScalingAdvice] = []
 
 
 class AlertsView(BaseModel):

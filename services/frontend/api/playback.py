@@ -2,7 +2,7 @@
 
 Share-link viewers are not signed in, so beacons are taken without an account; what bounds them is
 the body (a small JSON object, every field bounded; the body middleware cuts anything over 64 KiB)
-and a per-viewer rate (`ACCOUNTS_PLAYBACK_BEACONS_PER_MINUTE`, keyed by the signed-in user, else the
+and a per-viewer rate (`FRONTEND_PLAYBACK_BEACONS_PER_MINUTE`, keyed by the signed-in user, else the
 client's address as the trusted proxy forwards it). A beacon changes nobody's data, so no CSRF token
 is asked; the metrics service only adds it into site-wide windows, so a forged one cannot grow a table.
 """

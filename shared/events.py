@@ -110,6 +110,9 @@ class JobStatusChanged(Event):
     error: str | None = None
     renditions: tuple[Rendition, ...] = ()
     worker_id: str
+    #: Videos: when the HLS master playlist became playable (the first chunk of every rung stored),
+    #: announced once while the job still runs; None until then and for images.
+    playable_at: datetime | None = None
 
 
 class DeadLetter(Event):
@@ -258,6 +261,12 @@ class VideoTaskKind(StrEnum):
     RENDITION = "rendition"
     #: The poster frame and the sprite of thumbnails.
     PREVIEW = "preview"
+    #: One stretch of the timeline encoded for every rung at once (one decode), as CMAF segments.
+    CHUNK = "chunk"
+    #: The whole audio track, once, as the HLS audio rendition.
+    AUDIO = "audio"
+    #: One rung's MP4 download, put together from the chunks' segments without re-encoding.
+    ASSEMBLE = "assemble"
 
 
 class VideoOutput(BaseModel):
@@ -289,6 +298,14 @@ class VideoTaskRequested(Event):
     weight: float = Field(gt=0.0, le=1.0)
     #: Chosen by the planner so that a job's tasks land on different partitions (different workers).
     partition_key: str
+    #: Chunk tasks: where the chunk starts and how long it is (seconds), every rung it is encoded
+    #: to, its number, the HLS segment length and the number of its first segment.
+    start_s: float = 0.0
+    length_s: float = 0.0
+    outputs: tuple[VideoOutput, ...] = ()
+    chunk: int = 0
+    segment_s: float = 0.0
+    first_segment: int = 0
 
 
 class VideoTaskProgress(Event):

@@ -411,10 +411,10 @@ def test_a_stopped_worker_hands_its_task_back_kills_ffmpeg_and_removes_its_scrat
         start_workers(site, ("video-after",))
         job = site.wait_for(job_id, timeout=300)
         assert job["status"] == "done", job["error"]
-        bucket = site.store.renditions_bucket
+        tasks = site.store.list_keys(site.store.renditions_bucket, f"{job_id}/tasks/")
         workers = {
-            site.store.get_json(bucket, key)["worker_id"]
-            for key in site.store.list_keys(bucket, f"{job_id}/tasks/")
+            task_marker(site, job_id, key.rsplit("/", 1)[-1].removesuffix(".json"))["worker_id"]
+            for key in tasks
         }
         assert "video-after" in workers, "the handed-back task was not redone by the next worker"
     finally:

@@ -56,9 +56,12 @@ async def direct(source: Path, size_bytes: int) -> float:
             content_type="video/mp4",
             size_bytes=size_bytes,
         )
-        for task in plan_tasks(job, probe):
+        # The per-rung baseline (one decode per rung); the single-command baseline is to come.
+        first, _assembly = plan_tasks(job, probe)
+        preview = next(task for task in first if task.kind == VideoTaskKind.PREVIEW)
+        for task in [preview, *(preview.model_copy(update={"output": o}) for o in first[0].outputs)]:
             output, timeout = task.output, limits.task_timeout_s
-            if task.kind == VideoTaskKind.PREVIEW:
+            if task.kind == VideoTaskKind.PREVIEW and output is preview.output:
                 await run_ffmpeg(poster_command(source, out / "poster.jpg", output, 1.0), timeout_s=timeout)
                 thumbnail = fit_long_edge(output.width, output.height, THUMBNAIL_EDGE)
                 sprite = sprite_command(source, out / "sprite.jpg", thumbnail, probe.duration_s)

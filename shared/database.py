@@ -130,6 +130,24 @@ class RenditionRow(Base):
     job: Mapped[JobRow] = relationship(back_populates="renditions")
 
 
+class ShareLinkRow(Base):
+    """An owner's link to one upload that works without an account, until it expires or is revoked.
+
+    Only the SHA-256 of the link's secret token is stored; the token itself is shown once, when
+    the link is made. Revoking deletes the row, and every request through the link reads it.
+    """
+
+    __tablename__ = "share_links"
+
+    #: Names the link in lists and revocations; not a secret.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class OutboxRow(Base):
     """An event committed in the same transaction as the change it announces, until it is published.
 

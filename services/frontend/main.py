@@ -13,8 +13,10 @@ HTTP:      GET  /                         upload page and list (static/), for si
            DELETE /api/uploads/multipart/{id}   direct, resumable uploads: clients PUT parts to storage
            GET  /api/jobs, /api/jobs/{id}, /api/jobs/{id}/events (SSE); DELETE /api/jobs/{id}
                                           (all of /api/uploads, /api/jobs, /media: the caller's own only)
-           GET  /media/{job_id}/{name}    rendition download
-           GET  /media/{job_id}/hls/{variant}/{file}  a video's HLS playlists and segments
+           GET  /media/{job_id}/{name}    rendition download: 307 to a presigned storage URL
+           GET  /media/{job_id}/hls/{variant}/{file}  a video's HLS playlists (segments presigned)
+           POST/GET /api/jobs/{id}/shares; GET /api/shares; DELETE /api/shares/{link}  share links
+           GET  /s/{token}, /s/{token}/media/...  a shared upload, for anyone with the link
            GET  /dashboard                live metrics dashboard; /api/metrics/{summary,stream,alerts}
            GET  /monitoring               the operator's live view; /api/monitoring/* (monitoring's API)
            POST /api/clicks               -> 202, a tracked link click
@@ -51,6 +53,7 @@ from services.frontend.api import (
     monitoring,
     multipart,
     playback,
+    shares,
     upload_page,
     uploads,
 )
@@ -60,11 +63,13 @@ from services.frontend.consumers.job_status import StatusRecorder
 from services.frontend.consumers.stored_originals import StoredOriginals
 from services.frontend.consumers.video_progress import ProgressRecorder
 from services.frontend.context import Backends, FrontendContext
+from services.frontend.delivery import Delivery, DeliverySettings
 from services.frontend.direct_uploads import DirectUploads, DirectUploadSettings
 from services.frontend.job_store import JobStore
 from services.frontend.middleware import activity
 from services.frontend.middleware.telemetry import MetricEventSettings, TelemetryMiddleware
 from services.frontend.outbox import OutboxRelay, OutboxSettings, OutboxStore
+from services.frontend.share_store import ShareSettings, ShareStore
 from services.frontend.sweeper import Sweeper, SweeperSettings
 from shared.database import create_schema, make_engine
 from shared.events import (
@@ -87,6 +92,7 @@ from shared.frame import (
     Wiring,
     run_service,
 )
+from shared.presign import DownloadSigner
 from shared.settings import DatabaseSettings, MediaLimits, StorageSettings, VideoLimits
 from shared.storage import MediaStore
 
@@ -129,6 +135,8 @@ class FrontendConfig(ServiceConfig):
     monitoring_backend: MonitoringAddress = Field(default_factory=MonitoringAddress)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     sweeper: SweeperSettings = Field(default_factory=SweeperSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    shares: ShareSettings = Field(default_factory=ShareSettings)
     direct_uploads: DirectUploadSettings = Field(default_factory=DirectUploadSettings)
 
     def http(self) -> FrontendSettings:
@@ -159,6 +167,8 @@ async def setup(config: FrontendConfig, runtime: Runtime) -> AsyncIterator[Wirin
         sweeper = Sweeper(job_store, store, outbox, config.sweeper, registry, direct_uploads=direct_uploads)
         runtime.app.state.accounts = accounts
         runtime.app.state.direct_uploads = direct_uploads
+        runtime.app.state.delivery = Delivery(store, DownloadSigner(config.storage), config.delivery)
+        runtime.app.state.shares = ShareStore(engine, config.shares)
         runtime.app.state.context = FrontendContext(
             runtime.identity.instance_id,
             runtime.producer,
@@ -202,6 +212,7 @@ def add_routes(app: FastAPI, config: FrontendConfig, instance_id: str) -> Collec
     )
     for router in (accounts_api.router, accounts_pages.router):
         app.include_router(router)
+    app.include_router(shares.router)
     for router in (uploads.router, multipart.router, jobs.router, media.router, monitoring.router):
         app.include_router(router)
     for router in (metrics.router, clicks.router, dashboard.router, upload_page.router):

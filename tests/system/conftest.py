@@ -54,7 +54,7 @@ class Site:
 
     def another_user(self) -> Site:
         """A second client of the same site, signed in as a different user."""
-        other = Site(self.stack, httpx.Client(base_url=self.stack.config.frontend_url, timeout=30))
+        other = Site(self.stack, site_client(self.stack))
         other.sign_up()
         return other
 
@@ -91,10 +91,16 @@ class Site:
         asyncio.run(_wait_for_group(self.stack.config.kafka, group, members, timeout))
 
 
+def site_client(stack: LocalStack) -> httpx.Client:
+    """A client of the site's frontend that follows redirects, as a browser does: downloads are
+    redirects to presigned storage URLs."""
+    return httpx.Client(base_url=stack.config.frontend_url, timeout=30, follow_redirects=True)
+
+
 def start_site(stack: LocalStack, reencoders: int, database_url: str | None = None) -> Site:
     stack.config.database_url = database_url
     stack.start_services(reencoders=reencoders)
-    site = Site(stack, httpx.Client(base_url=stack.config.frontend_url, timeout=30))
+    site = Site(stack, site_client(stack))
     site.sign_up()
     return site
 

@@ -34,6 +34,8 @@ _RULES: dict[tuple[str, str, int], tuple[ActivityKind, str]] = {
     ("GET", "/api/jobs/{job_id}", 200): (ActivityKind.VIEWED, "job:{job_id}"),
     ("DELETE", "/api/jobs/{job_id}", 204): (ActivityKind.DELETED, "job:{job_id}"),
     ("GET", "/media/{job_id}/{name}", 200): (ActivityKind.VIEWED, "rendition:{job_id}/{name}"),
+    # A rendition is delivered by a redirect to storage (the HLS master playlist alone by a 200).
+    ("GET", "/media/{job_id}/{name}", 307): (ActivityKind.VIEWED, "rendition:{job_id}/{name}"),
 }
 
 

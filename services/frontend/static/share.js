@@ -1,0 +1,40 @@
+// A shared upload's page (templates/share.html): plays its HLS video, natively (Safari) or with the
+// vendored hls.js. The page's playlist and segment URLs are already signed by the site.
+"use strict";
+
+const player = document.getElementById("player");
+const message = document.getElementById("share-message");
+
+function loadHls() {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = "/vendor/hls/hls.light.min.js";
+    script.onload = () => resolve(window.Hls);
+    script.onerror = () => reject(new Error("could not load the HLS player"));
+    document.head.append(script);
+  });
+}
+
+async function play() {
+  if (!player) return;
+  const url = player.dataset.src;
+  if (player.canPlayType("application/vnd.apple.mpegurl")) {
+    player.src = url;
+    return;
+  }
+  try {
+    const Hls = await loadHls();
+    if (!Hls.isSupported()) throw new Error("this browser cannot play HLS");
+    const hls = new Hls();
+    hls.loadSource(url);
+    hls.attachMedia(player);
+  } catch (error) {
+    message.textContent = error.message;
+  }
+}
+
+// Sizes in the table read as people read them (formatBytes() comes from job-format.js).
+for (const cell of document.querySelectorAll("td[data-bytes]")) {
+  cell.textContent = formatBytes(Number(cell.dataset.bytes));
+}
+play();

@@ -13,6 +13,7 @@ from services.frontend.main import FRONTEND, FrontendConfig
 from services.metrics.main import METRICS, MetricsConfig
 from services.monitoring.main import MONITORING, MonitoringConfig
 from services.reencoder.main import REENCODER, ReencoderConfig
+from services.webhooks.main import WEBHOOKS, WebhooksConfig
 from shared.frame import ServiceConfig, ServiceDeclaration
 
 
@@ -33,4 +34,5 @@ SERVICES: tuple[Deployed, ...] = (
     Deployed(METRICS, MetricsConfig),
     Deployed(DBLOGS, DblogsConfig),
     Deployed(MONITORING, MonitoringConfig),
+    Deployed(WEBHOOKS, WebhooksConfig),
 )

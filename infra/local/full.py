@@ -100,7 +100,7 @@ class FullConfig:
     prometheus_port: int = 9090
     postgres_exporter_port: int = 9187
     #: One per worker instance whose compose environment names a port it serves (its /metrics).
-    worker_ports: list[int] = field(default_factory=lambda: [9100, 9101, 9102])
+    worker_ports: list[int] = field(default_factory=lambda: [9100, 9101, 9102, 9103])
     #: Extra environment for every service (tests shorten limits with it).
     service_env: dict[str, str] = field(default_factory=dict)
 
@@ -121,7 +121,7 @@ class FullConfig:
             postgres_ports=[free_port() for _ in range(2)],
             prometheus_port=free_port(),
             postgres_exporter_port=free_port(),
-            worker_ports=[free_port() for _ in range(3)],
+            worker_ports=[free_port() for _ in range(4)],
         )
 
     @property

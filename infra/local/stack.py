@@ -197,6 +197,8 @@ class LocalStack:
                 "METRICS_PORT": str(config.metrics_port),
                 "MONITORING_PORT": str(config.monitoring_port),
                 "PYTHONUNBUFFERED": "1",
+                # Local receivers (a developer's, the tests') listen on loopback; compose forbids it.
+                "WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true",
             }
         )
         env.update(config.service_env)
@@ -244,6 +246,8 @@ class LocalStack:
             self.start_service(name, module)
         for index in range(1, (config.reencoders if reencoders is None else reencoders) + 1):
             self.start_reencoder(f"reencoder-{index}")
+        webhooks_port = self.metrics_ports.setdefault("webhooks", free_port())
+        self.start_service("webhooks", "services.webhooks", {"TELEMETRY_METRICS_PORT": str(webhooks_port)})
         for name, _module, port in http:
             wait_for_port("127.0.0.1", port, timeout=60, process=self.services[name])
 

@@ -59,6 +59,8 @@ from services.frontend.api import (
 )
 from services.frontend.api.metrics import MetricsAddress
 from services.frontend.api.monitoring import MonitoringAddress
+from services.frontend.api.webhooks import Webhooks
+from services.frontend.api.webhooks import router as webhooks_router
 from services.frontend.consumers.job_status import StatusRecorder
 from services.frontend.consumers.stored_originals import StoredOriginals
 from services.frontend.consumers.video_progress import ProgressRecorder
@@ -95,6 +97,8 @@ from shared.frame import (
 from shared.presign import DownloadSigner
 from shared.settings import DatabaseSettings, MediaLimits, StorageSettings, VideoLimits
 from shared.storage import MediaStore
+from shared.webhooks.settings import WebhookSettings
+from shared.webhooks.store import WebhookStore
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -135,6 +139,7 @@ class FrontendConfig(ServiceConfig):
     monitoring_backend: MonitoringAddress = Field(default_factory=MonitoringAddress)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     sweeper: SweeperSettings = Field(default_factory=SweeperSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     shares: ShareSettings = Field(default_factory=ShareSettings)
     direct_uploads: DirectUploadSettings = Field(default_factory=DirectUploadSettings)
@@ -169,6 +174,7 @@ async def setup(config: FrontendConfig, runtime: Runtime) -> AsyncIterator[Wirin
         runtime.app.state.direct_uploads = direct_uploads
         runtime.app.state.delivery = Delivery(store, DownloadSigner(config.storage), config.delivery)
         runtime.app.state.shares = ShareStore(engine, config.shares)
+        runtime.app.state.webhooks = Webhooks(WebhookStore(engine), config.webhooks)
         runtime.app.state.context = FrontendContext(
             runtime.identity.instance_id,
             runtime.producer,
@@ -218,6 +224,7 @@ def add_routes(app: FastAPI, config: FrontendConfig, instance_id: str) -> Collec
     for router in (metrics.router, clicks.router, dashboard.router, upload_page.router):
         app.include_router(router)
     app.include_router(playback.router)
+    app.include_router(webhooks_router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="site")
     return registry
 

@@ -31,6 +31,7 @@ from services.frontend.accounts.service import (
     RegistrationThrottled,
 )
 from services.frontend.api.deps import AccountsDep, OptionalCaller, PageCaller
+from services.frontend.api.webhooks import profile_section
 from shared.events import ActivityKind
 
 FORM_CSRF_COOKIE = "reencode_form_csrf"
@@ -159,8 +160,11 @@ async def profile(request: Request, caller: PageCaller, accounts: AccountsDep) -
     if caller is None:
         return RedirectResponse(f"/login?next={quote('/profile')}", status_code=303)
     stats = await asyncio.to_thread(accounts.store.stats, caller.user.id)
+    webhooks = await profile_section(request, caller.user.id)
     return templates.TemplateResponse(
-        request, "profile.html", {"user": caller.user, "stats": stats, "csrf_token": caller.csrf_token}
+        request,
+        "profile.html",
+        {"user": caller.user, "stats": stats, "csrf_token": caller.csrf_token, "webhooks": webhooks},
     )
 
 

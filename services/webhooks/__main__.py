@@ -1,0 +1,3 @@
+from services.webhooks.main import main
+
+main()

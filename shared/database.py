@@ -5,7 +5,7 @@ SQLAlchemy's engine is synchronous; async callers run queries with `asyncio.to_t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +19,36 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     create_engine,
     event,
     false,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.events import utc_now
 from shared.settings import DatabaseSettings
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment stored in UTC and always read back timezone-aware: SQLite keeps no zone, so its
+    values would come back naive and be written into the API as times of no particular place."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"a naive datetime ({value}) has no place in the database: use utc_now()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -42,8 +64,8 @@ class UserRow(Base):
     username: Mapped[str] = mapped_column(String(32), unique=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
     #: May see every user's activity and every service's log (monitoring). Granted only with
     #: `reencode users grant-operator NAME`, never by registering a name.
     is_operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -60,8 +82,8 @@ class SessionRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     #: The browser session's CSRF token, compared with the one each form or script sends back.
     csrf_token: Mapped[str | None] = mapped_column(String(64), default=None)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
 class LoginAttemptRow(Base):
@@ -73,7 +95,7 @@ class LoginAttemptRow(Base):
     username: Mapped[str] = mapped_column(String(255), index=True)
     client: Mapped[str] = mapped_column(String(64), index=True)
     succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, index=True)
 
 
 class JobRow(Base):
@@ -105,9 +127,9 @@ class JobRow(Base):
     #: The S3 multipart upload of a direct upload whose bytes are still on their way (status
     #: `uploading`); None once it is completed or aborted, and for uploads through the frontend.
     upload_id: Mapped[str | None] = mapped_column(String(1024), default=None)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, index=True)
     #: Last change of status or progress (or re-queue): how the sweeper tells a stuck job.
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
     renditions: Mapped[list[RenditionRow]] = relationship(
         back_populates="job", cascade="all, delete-orphan", order_by="RenditionRow.width"
@@ -144,8 +166,8 @@ class ShareLinkRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class OutboxRow(Base):
@@ -165,15 +187,15 @@ class OutboxRow(Base):
     payload: Mapped[str] = mapped_column(Text)
     #: The job the event is about, when it is about one.
     job_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     #: Failed publishes so far, and the last one's error.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     #: A relay's claim: the token of its batch, and until when the others leave the record alone.
     claimed_by: Mapped[str | None] = mapped_column(String(32), default=None)
-    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
     #: When Kafka acknowledged it; NULL while pending.
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None, index=True)
 
 
 def make_engine(settings: DatabaseSettings) -> Engine:

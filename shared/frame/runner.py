@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from shared.frame.config import MetricsEndpointSettings, ServiceConfig
 from shared.frame.consumer_metrics import ConsumerCollector
 from shared.frame.declaration import Binding, ServiceDeclaration
+from shared.frame.problems import install_problem_responses
 from shared.frame.telemetry import ServiceIdentity, heartbeating, package_version
 from shared.kafka.consumer import EventConsumer, RetryPolicy
 from shared.kafka.producer import EventProducer
@@ -228,6 +229,7 @@ def _http_app(
     app = FastAPI(
         title=f"reencode {declaration.name}", summary=declaration.summary, version=package_version()
     )
+    install_problem_responses(app)
 
     @app.get("/healthz", tags=["health"], summary="The process is up and serving", response_model=Health)
     async def healthz() -> Health:

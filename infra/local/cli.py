@@ -25,6 +25,7 @@ from infra.local.scaling import (
 from infra.local.stack import SERVICE_STOP_TIMEOUT_S, LocalStack, StackConfig
 from infra.ops.cluster_commands import register as register_cluster_command
 from infra.ops.commands import register as register_ops_commands
+from infra.ops.upload import register as register_upload_command
 from infra.ops.users import register as register_user_commands
 from services.simulator.cli import register as register_simulator_command
 from shared.database import create_schema, make_engine
@@ -237,5 +238,6 @@ def db_promote(
 # After `init` and `run`, so `--help` lists the operator commands below them.
 register_ops_commands(app)
 register_user_commands(app)
+register_upload_command(app)
 register_simulator_command(app)
 register_cluster_command(app)

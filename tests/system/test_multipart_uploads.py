@@ -1,20 +1,27 @@
 """Direct, resumable uploads against the real frontend, MinIO and Kafka (POST /api/uploads/multipart).
 
-The site decides and signs; the test PUTs the parts to MinIO itself, as a browser or the CLI does.
+The site decides and signs; the test PUTs the parts to MinIO itself, as a browser does, or runs
+`reencode upload`, killed half-way and run again.
 MinIO's own notification on `storage.events` and the client's `complete` both try to queue the job:
 exactly one request reaches the workers.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from infra.local.stack import LocalStack
+from infra.ops.upload import KILL_AFTER_PARTS_ENV
 from shared.events import JOBS_REQUESTED
 from tests.media_samples import image_bytes
 from tests.system.conftest import Site, read_topic, start_site
@@ -165,3 +172,38 @@ def _upload_id(job_id: str, store: Any) -> str:
     """The multipart upload's id, as storage lists it (the API never hands it out)."""
     (upload_id,) = store.multipart.open_uploads(f"{job_id}/original")
     return str(upload_id)
+
+
+def run_cli(
+    site: Site, cache: Path, *args: str, kill_after_parts: int = 0
+) -> subprocess.CompletedProcess[str]:
+    """`reencode upload ...` as a user runs it, with the site's token in REENCODE_TOKEN."""
+    token = str(site.http.headers["Authorization"]).removeprefix("Bearer ")
+    env = os.environ | {"REENCODE_TOKEN": token, "XDG_CACHE_HOME": str(cache), "COLUMNS": "200"}
+    if kill_after_parts:
+        env[KILL_AFTER_PARTS_ENV] = str(kill_after_parts)
+    command = [sys.executable, "-m", "infra.local", "upload", "--url", site.stack.config.frontend_url, *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_the_cli_killed_half_way_resumes_sending_only_the_missing_parts(
+    direct_site: Site, tmp_path: Path
+) -> None:
+    movie = tmp_path / "holiday.jpg"
+    movie.write_bytes(padded_jpeg(20 * MIB))
+    cache = tmp_path / "cache"
+
+    killed = run_cli(direct_site, cache, str(movie), "--parallel", "1", kill_after_parts=1)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    (state_file,) = (cache / "reencode" / "uploads").glob("*.json")
+    job_id = json.loads(state_file.read_text())["job_id"]
+    stored = len(stored_parts(direct_site, job_id))
+    assert 1 <= stored < 4  # one part sent, perhaps the next one too before the kill
+
+    resumed = run_cli(direct_site, cache, str(movie), "--wait")
+    output = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, output
+    assert f"sent {4 - stored} of 4 parts ({stored} already stored)" in output
+    assert f"job {job_id} done" in output
+    assert direct_site.job(job_id)["size_bytes"] == 20 * MIB
+    assert not state_file.exists()

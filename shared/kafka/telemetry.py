@@ -81,7 +81,9 @@ class TelemetryEmitter:
             self._drop("buffer_full")
             return
         self._queue.append((topic, event))
-        if len(self._queue) >= self._batch_size:
+        queued = len(self._queue)
+        # The first event wakes the sender (which then lingers for a batch), a full batch at once.
+        if queued == 1 or queued >= self._batch_size:
             self._wake.set()
 
     @property
@@ -133,9 +135,14 @@ class TelemetryEmitter:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), 1.0)
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._flush_interval_s)
+            # Idle, the sender sleeps until an event comes (no timer: an idle process stays idle).
+            await self._wake.wait()
             self._wake.clear()
+            if len(self._queue) < self._batch_size and not self._stopping.is_set():
+                # Linger for more events, unless the batch fills or we are stopping.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._flush_interval_s)
+                self._wake.clear()
             await self._drain()
 
     async def _connect(self) -> bool:

@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 # `make run BROKERS=3`: a three-node KRaft cluster on loopback, as in docker-compose.yml.
 BROKERS ?= 1
 
-.PHONY: run run-cluster run-zookeeper run-full test install tools ffmpeg lint format typecheck check bench bench-video chaos clean
+.PHONY: run run-cluster run-zookeeper run-full test install tools ffmpeg lint format typecheck check bench bench-video chaos fuzz clean
 
 run: install ## Start Kafka, storage, the database and every service; serve http://localhost:8000
 	$(PY) -m infra.local run --brokers $(BROKERS)
@@ -60,6 +60,9 @@ bench: install ## Image jobs through the running pipeline vs. a plain Pillow loo
 
 bench-video: install ## A 10 s 1080p clip through the pipeline (1, 2, 4 workers) vs. the same ffmpeg commands
 	$(PY) -m bench.video
+
+fuzz: install ## 10,000 mutated JPEG/PNG/GIF/WebP/MP4 uploads: answers, outcomes, worker deaths, peak memory
+	$(PY) -m infra.fuzz $(FUZZ_ARGS)
 
 chaos: install ## Kill workers, the frontend and a broker, stop MinIO and PostgreSQL under load; check the promise
 	$(PY) -m infra.chaos $(CHAOS_ARGS)

@@ -203,7 +203,11 @@ def add_routes(app: FastAPI, config: FrontendConfig, instance_id: str) -> Collec
     # Videos may be far larger than images; each kind's own limit is checked once the file is identified.
     largest_upload = max(config.limits.max_upload_bytes, config.video.max_upload_bytes)
     # Innermost: every body, chunked or not, is cut at its route's limit as it is read.
-    app.add_middleware(middleware.BodySizeLimit, limit_for=middleware.upload_body_limit(largest_upload))
+    app.add_middleware(
+        middleware.BodySizeLimit,
+        limit_for=middleware.upload_body_limit(largest_upload),
+        idle_timeout_s=config.frontend.body_idle_timeout_s,
+    )
     app.middleware("http")(middleware.correlation_id)
     middleware.answer_outages_with_503(app)
     app.middleware("http")(activity.record_activity)

@@ -7,9 +7,12 @@ the values it wants.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.frame.slow_clients import header_deadline_protocol
 from shared.frame.telemetry import TelemetrySettings
 from shared.settings import KafkaSettings, default_instance_id
 
@@ -35,6 +38,24 @@ class HttpSettings(BaseSettings):
     #: comma-separated; `*` trusts anyone): the load balancer's. Requests from elsewhere keep their
     #: socket's address, so a client cannot forge its way past the login throttle.
     forwarded_allow_ips: str = "127.0.0.1"
+    #: Slow clients (slowloris) cannot hold a connection: a request's headers must be complete this
+    #: long after the connection opens or the previous response ends, or the connection is closed.
+    header_timeout_s: float = 10.0
+    #: A request body that sends nothing for this long is answered 408 and its bytes dropped.
+    body_idle_timeout_s: float = 30.0
+    #: An idle keep-alive connection is closed after this long.
+    keep_alive_timeout_s: int = 5
+    #: The most bytes of a request's line and headers (h11 buffers no more; larger is a 431/400).
+    max_header_bytes: int = 16 * 1024
+
+    def server_options(self) -> dict[str, Any]:
+        """uvicorn's options for these limits (its h11 parser, which bounds header size; a deadline
+        for headers, which uvicorn itself lacks)."""
+        return {
+            "http": header_deadline_protocol(self.header_timeout_s),
+            "timeout_keep_alive": self.keep_alive_timeout_s,
+            "h11_max_incomplete_event_size": self.max_header_bytes,
+        }
 
 
 class MetricsEndpointSettings(BaseSettings):

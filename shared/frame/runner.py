@@ -265,6 +265,8 @@ def _http_server(app: FastAPI, config: ServiceConfig) -> uvicorn.Server:
             proxy_headers=True,
             forwarded_allow_ips=http.forwarded_allow_ips,
             timeout_graceful_shutdown=30,
+            # Slow clients: a deadline for headers, bounded header size, idle keep-alive closed.
+            **http.server_options(),
         )
     )
 

@@ -4,11 +4,14 @@ A body that announces a `Content-Length` over the limit is refused before a byte
 body without one (chunked transfer encoding) or one that lies about it is counted as it arrives
 and cut with the same 413 once it passes the limit, so no route ever reads more than its limit:
 `request.body()`, `request.json()`, `request.form()` and the upload's own streaming parser all read
-through the counting `receive`.
+through the counting `receive`. The same `receive` times out a body that stalls: a client that sends
+part of a body and then nothing for `idle_timeout_s` gets 408, and whatever read it (the upload's
+spool) drops what it had, so a slow client cannot hold a worker's memory, disk or connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 
@@ -28,6 +31,17 @@ class BodyTooLarge(HTTPException):
         told = f"request body is {announced:,} bytes" if announced is not None else "request body is"
         super().__init__(413, f"{told}, over the limit of {limit:,} bytes")
         self.limit = limit
+
+
+class BodyStalled(HTTPException):
+    """Raised from `receive` when a body sends nothing for the idle timeout; answered 408."""
+
+    def __init__(self, idle_timeout_s: float) -> None:
+        super().__init__(
+            408,
+            f"the request body stalled: nothing arrived for {idle_timeout_s:g} s; send it again",
+            headers={"Connection": "close"},
+        )
 
 
 def upload_body_limit(
@@ -50,9 +64,12 @@ def upload_body_limit(
 class BodySizeLimit:
     """ASGI middleware: 413 (JSON `{"detail": ...}`) for any body over its path's limit."""
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], tuple[int, int]]) -> None:
+    def __init__(
+        self, app: ASGIApp, limit_for: Callable[[str], tuple[int, int]], idle_timeout_s: float = 30.0
+    ) -> None:
         self.app = app
         self.limit_for = limit_for
+        self.idle_timeout_s = idle_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,12 +82,22 @@ class BodySizeLimit:
             return
         received = 0
         started = False
+        body_complete = False
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_complete
+            if body_complete:
+                # Once the body is in, `receive` only waits for the client to leave (a stream's
+                # disconnect watch), which may rightly take as long as the response does.
+                return await receive()
+            try:
+                async with asyncio.timeout(self.idle_timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyStalled(self.idle_timeout_s) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_complete = not message.get("more_body", False)
                 if received > allowed:
                     raise BodyTooLarge(shown)
             return message
@@ -83,11 +110,11 @@ class BodySizeLimit:
 
         try:
             await self.app(scope, counting_receive, watching_send)
-        except BodyTooLarge as too_large:
+        except (BodyTooLarge, BodyStalled) as refused:
             # Normally the exception middleware inside answers it; this is for reads outside it.
             if started:
                 raise
-            await _refuse(send, too_large)
+            await _refuse(send, refused)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -98,15 +125,17 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _refuse(send: Send, error: BodyTooLarge) -> None:
+async def _refuse(send: Send, error: HTTPException) -> None:
     body = json.dumps({"detail": error.detail}).encode()
+    extra = [(name.lower().encode(), value.encode()) for name, value in (error.headers or {}).items()]
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": error.status_code,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *extra,
             ],
         }
     )

@@ -84,6 +84,7 @@ from shared.events import (
     STORAGE_EVENTS,
     USER_ACTIVITY,
     VIDEO_PROGRESS,
+    WEBHOOK_DELIVERIES,
 )
 from shared.frame import (
     Consumes,
@@ -114,6 +115,7 @@ FRONTEND = ServiceDeclaration(
     produces=(
         JOBS_REQUESTED,
         MEDIA_DELETED,
+        WEBHOOK_DELIVERIES,
         USER_ACTIVITY,
         METRICS_REQUESTS,
         METRICS_CLICKS,

@@ -15,8 +15,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaProducer
-
 from infra.chaos.invariants import PoisonRecord, undelivered
 from infra.chaos.load import Media, Uploader
 from infra.chaos.site import ChaosSite
@@ -25,6 +23,7 @@ from services.frontend.main import FRONTEND
 from services.reencoder.main import REENCODER
 from shared.events import JOBS_REQUESTED
 from shared.frame.declaration import ServiceDeclaration
+from shared.kafka.clients import kafka_producer
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -211,9 +210,7 @@ class FaultInjector:
 async def _produce(
     kafka: KafkaSettings, topics: dict[str, tuple[str, ...]], values: list[bytes]
 ) -> list[PoisonRecord]:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap_servers, acks="all", max_request_size=1024 * 1024, client_id="chaos"
-    )
+    producer = kafka_producer(kafka, acks="all", max_request_size=1024 * 1024, client_id="chaos")
     await producer.start()
     try:
         written = []

@@ -284,6 +284,14 @@ class KafkaCluster:
         path = self.state_dir / "cluster.json"
         if path.is_file():
             saved = json.loads(path.read_text())
+            if saved.get("sasl", False) != (self.security is not None):
+                # SCRAM credentials are written when a node is formatted: a plaintext cluster's
+                # data cannot become a SASL one (or back) by a restart.
+                how = "with" if saved.get("sasl") else "without"
+                raise RuntimeError(
+                    f"{self.state_dir} holds a cluster formatted {how} SASL; "
+                    "use another state folder or delete this one"
+                )
             if saved["nodes"] != len(self.nodes):
                 raise RuntimeError(
                     f"{self.state_dir} holds a {saved['nodes']}-node cluster, not {len(self.nodes)} nodes; "
@@ -292,7 +300,8 @@ class KafkaCluster:
             return str(saved["cluster_id"])
         cluster_id = random_kafka_uuid()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"cluster_id": cluster_id, "nodes": len(self.nodes)}) + "\n")
+        saved = {"cluster_id": cluster_id, "nodes": len(self.nodes), "sasl": self.security is not None}
+        path.write_text(json.dumps(saved) + "\n")
         return cluster_id
 
     def _prepare(self, node: KafkaNode, cluster_id: str) -> None:

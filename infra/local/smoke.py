@@ -22,7 +22,6 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import sqlalchemy
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import NewTopic
 from minio import Minio
 
@@ -30,7 +29,7 @@ from infra.local.kafka import CONSOLE_TOOLS, KafkaCluster, console_tool_argv, en
 from infra.local.objectstore import MinioServer, ensure_minio_binary
 from infra.local.postgres import PostgresServer, ensure_postgres_installed
 from infra.local.processes import free_port
-from shared.kafka.clients import admin_client, kafka_consumer
+from shared.kafka.clients import admin_client, kafka_consumer, kafka_producer
 from shared.settings import KafkaSettings
 
 DEFAULT_CACHE = Path(__file__).resolve().parents[2] / ".state" / "cache"
@@ -49,13 +48,13 @@ def timed(step: str) -> Iterator[None]:
 
 async def round_trip(bootstrap_servers: str, value: bytes, group: str) -> None:
     """Produce `value` with acks=all and read it back through a consumer group."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    settings = KafkaSettings(bootstrap_servers=bootstrap_servers)
+    producer = kafka_producer(settings, acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(TOPIC, value)
     finally:
         await producer.stop()
-    settings = KafkaSettings(bootstrap_servers=bootstrap_servers)
     consumer = kafka_consumer(settings, TOPIC, group_id=group, auto_offset_reset="earliest")
     await consumer.start()
     try:

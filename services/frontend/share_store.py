@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import Engine, delete, func, or_, select
+from sqlalchemy import ColumnElement, Engine, delete, func, or_, select
 from sqlalchemy.orm import selectinload, sessionmaker
 
 from shared.database import JobRow, ShareLinkRow
@@ -97,16 +97,23 @@ class ShareStore:
             session.commit()
         return IssuedLink(link, token)
 
-    def of_job(self, job_id: str, owner_id: str) -> list[ShareLinkRow]:
+    def of_job(self, job_id: str, owner_id: str) -> list[tuple[ShareLinkRow, str]]:
+        """The job's links, newest first, each with the upload's file name."""
         return self._list(ShareLinkRow.job_id == job_id, ShareLinkRow.owner_id == owner_id)
 
-    def of_owner(self, owner_id: str) -> list[ShareLinkRow]:
+    def of_owner(self, owner_id: str) -> list[tuple[ShareLinkRow, str]]:
+        """All the owner's links, newest first, each with its upload's file name."""
         return self._list(ShareLinkRow.owner_id == owner_id)
 
-    def _list(self, *conditions: object) -> list[ShareLinkRow]:
-        query = select(ShareLinkRow).where(*conditions).order_by(ShareLinkRow.created_at.desc())  # type: ignore[arg-type]
+    def _list(self, *conditions: ColumnElement[bool]) -> list[tuple[ShareLinkRow, str]]:
+        query = (
+            select(ShareLinkRow, JobRow.filename)
+            .join(JobRow, JobRow.id == ShareLinkRow.job_id)
+            .where(*conditions)
+            .order_by(ShareLinkRow.created_at.desc())
+        )
         with self._sessions() as session:
-            return list(session.scalars(query))
+            return [(link, filename) for link, filename in session.execute(query)]
 
     def revoke(self, owner_id: str, link: str) -> bool:
         """Delete the owner's link named by its id or its token; whether there was one."""

@@ -51,6 +51,8 @@ class ShareRequest(BaseModel):
 class ShareOut(BaseModel):
     id: str
     job_id: str
+    #: The shared upload's file name.
+    filename: str
     created_at: datetime
     expires_at: datetime
     expired: bool
@@ -62,11 +64,12 @@ class ShareCreated(ShareOut):
     url: str
 
 
-def _out(link: ShareLinkRow) -> ShareOut:
+def _out(link: ShareLinkRow, filename: str) -> ShareOut:
     expires_at = aware(link.expires_at)
     return ShareOut(
         id=link.id,
         job_id=link.job_id,
+        filename=filename,
         created_at=aware(link.created_at),
         expires_at=expires_at,
         expired=expires_at <= utc_now(),
@@ -91,19 +94,19 @@ async def create_share(
         issued = await asyncio.to_thread(shares.create, job.id, user.id, expires_in_s)
     except TooManyLinks as refused:
         raise HTTPException(409, str(refused)) from None
-    out = _out(issued.link)
+    out = _out(issued.link, job.filename)
     url = str(request.url_for("shared_page", token=issued.token))
     return ShareCreated(**out.model_dump(), token=issued.token, url=url)
 
 
 @router.get("/api/jobs/{job_id}/shares", response_model=list[ShareOut], summary="An upload's share links")
 async def job_shares(job: OwnedJob, user: CurrentUser, shares: Shares) -> list[ShareOut]:
-    return [_out(link) for link in await asyncio.to_thread(shares.of_job, job.id, user.id)]
+    return [_out(*found) for found in await asyncio.to_thread(shares.of_job, job.id, user.id)]
 
 
 @router.get("/api/shares", response_model=list[ShareOut], summary="All your share links")
 async def my_shares(user: CurrentUser, shares: Shares) -> list[ShareOut]:
-    return [_out(link) for link in await asyncio.to_thread(shares.of_owner, user.id)]
+    return [_out(*found) for found in await asyncio.to_thread(shares.of_owner, user.id)]
 
 
 @router.delete(

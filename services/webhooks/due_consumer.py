@@ -139,14 +139,26 @@ class DueConsumer:
         return max(10, min(POLL_MS, int(soonest * 1000)))
 
     def _finished(self, partition: TopicPartition, offset: int, task: asyncio.Task[None]) -> None:
-        # A cancelled task (rebalance, shutdown) did not finish: its offset must stay uncommitted.
+        # A cancelled task (rebalance, shutdown) or one that failed (it could not even dead-letter)
+        # did not finish: its offset stays uncommitted, so the record is read again after a restart
+        # or a rebalance, never skipped.
         tasks = self._tasks.get(partition)
-        if tasks is not None and tasks.get(offset) is task and not task.cancelled():
-            del tasks[offset]
+        if tasks is None or tasks.get(offset) is not task or task.cancelled():
+            return
+        if task.exception() is not None:
+            log.error(
+                "%s[%d]@%d left unfinished: %r",
+                partition.topic,
+                partition.partition,
+                offset,
+                task.exception(),
+            )
+            return
+        del tasks[offset]
 
     async def _run_one(self, record: Record, message: WebhookDelivery | None, problem: str) -> None:
         if message is None:
-            await self._give_up(record, problem)
+            await self._dead_letter(record, problem)
             return
         with correlation_scope(message.correlation_id):
             failures, outages = 0, 0
@@ -167,9 +179,23 @@ class DueConsumer:
                         "delivering %s failed (%d of %d)", message.webhook_id, failures, HANDLER_TRIES
                     )
                     if failures >= HANDLER_TRIES:
-                        await self._give_up(record, f"the delivery step failed: {error!r}")
+                        await self._dead_letter(record, f"the delivery step failed: {error!r}")
                         return
                     await asyncio.sleep(0.5 * failures)
+
+    async def _dead_letter(self, record: Record, reason: str) -> None:
+        """Give the record up, waiting out a Kafka outage (it raises only once the consumer stops)."""
+        outages = 0
+        while True:
+            try:
+                await self._give_up(record, reason)
+                return
+            except Exception as error:
+                if not is_infrastructure_failure(error) or self._stopping.is_set():
+                    raise
+                outages += 1
+                log.warning("cannot dead-letter yet (try %d): %r", outages, error)
+                await asyncio.sleep(min(OUTAGE_MAX_BACKOFF_S, 0.5 * 2 ** min(outages, 10)))
 
     # --- offsets and rebalances -----------------------------------------------------------------
 

@@ -162,6 +162,10 @@ def test_a_job_end_is_signed_retried_under_one_id_and_a_hanging_receiver_delays_
         (4, 204),
     ]
     assert all(row["latency_ms"] >= 0 for row in log)
+    profile = site.http.get("/profile")
+    assert profile.status_code == 200
+    assert receiver.url("/flaky") in profile.text
+    assert "failed: HTTP 500" in profile.text
 
     receiver.released.set()
     eventually(lambda: deliveries(site, hang["id"]), what="the hanging receiver's attempt recorded")

@@ -8,8 +8,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from aiokafka.admin import NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, RequestTimedOutError, TopicAlreadyExistsError
 
 from shared.events import ALL_TOPICS, Topic
 from shared.kafka.clients import kafka_admin
@@ -50,9 +50,23 @@ async def ensure_topics(
         ]
         if missing:
             # Another instance may have created some in the meantime.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(missing)
+            try:
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(missing)
+            except RequestTimedOutError:
+                # A ZooKeeper-mode cluster answers once every broker has created the logs, which can
+                # outlast the request on a loaded machine although the controller has the topics.
+                await _wait_until_listed(admin, {topic.name for topic in missing}, deadline)
             log.info("created topics %s", [topic.name for topic in missing])
         return [topic.name for topic in missing]
     finally:
         await admin.close()
+
+
+async def _wait_until_listed(admin: AIOKafkaAdminClient, names: set[str], deadline: float) -> None:
+    """Until every topic of `names` is in the cluster's metadata; the timeout again past `deadline`."""
+    loop = asyncio.get_running_loop()
+    while absent := names - set(await admin.list_topics()):
+        if loop.time() > deadline:
+            raise RequestTimedOutError(f"topics {sorted(absent)} not created")
+        await asyncio.sleep(1)

@@ -30,7 +30,7 @@ from infra.local.kafka_security import KafkaSecurity, security_from_variables
 from infra.local.nginx import NginxServer, upstream_servers
 from infra.local.postgres import SERVER_USER, _allow_traversal
 from infra.local.processes import ManagedProcess, free_port, wait_for_port
-from infra.local.prometheus import PostgresExporter, PrometheusServer
+from infra.local.prometheus import AlertmanagerServer, PostgresExporter, PrometheusServer
 from infra.local.replica import ReplicatedPostgres
 from infra.local.stack import REPO_ROOT, LocalStack, StackConfig
 from services.declarations import SERVICES as DEPLOYED
@@ -46,7 +46,7 @@ NOT_RUN = {
     "grafana": "no Debian package (tools profile)",
 }
 #: Compose services run by the infrastructure classes rather than from a command.
-INFRASTRUCTURE = {"postgres", "postgres-exporter", "minio", "lb", "prometheus"}
+INFRASTRUCTURE = {"postgres", "postgres-exporter", "minio", "lb", "prometheus", "alertmanager"}
 #: Which compose services' processes are the Kafka nodes.
 #: Apache's image, or compose's build of it with the JMX exporter agent (infra/kafka/Dockerfile).
 KAFKA_IMAGE = ("apache/kafka", "reencode-kafka")
@@ -98,6 +98,8 @@ class FullConfig:
     minio_console_port: int = 9001
     postgres_ports: list[int] = field(default_factory=lambda: [5432, 5433])
     prometheus_port: int = 9090
+    #: Compose's alertmanager:9093 (9093 itself is a Kafka controller's port here).
+    alertmanager_port: int = 9193
     postgres_exporter_port: int = 9187
     #: One per worker instance whose compose environment names a port it serves (its /metrics).
     worker_ports: list[int] = field(default_factory=lambda: [9100, 9101, 9102, 9103])
@@ -120,6 +122,7 @@ class FullConfig:
             minio_console_port=free_port(),
             postgres_ports=[free_port() for _ in range(2)],
             prometheus_port=free_port(),
+            alertmanager_port=free_port(),
             postgres_exporter_port=free_port(),
             worker_ports=[free_port() for _ in range(4)],
         )
@@ -195,6 +198,7 @@ class FullTopology:
             },
             "minio:9000": [loopback(config.minio_port)],
             "postgres-exporter:9187": [loopback(config.postgres_exporter_port)],
+            "alertmanager:9093": [loopback(config.alertmanager_port)],
             "postgres:5432": [loopback(port) for port in config.postgres_ports],
             "metrics:8001": [loopback(config.metrics_port)],
             "monitoring:8002": [loopback(config.monitoring_port)],
@@ -272,6 +276,14 @@ class FullTopology:
             self.config.prometheus_port,
             self.prometheus_targets(),
             self.logs_dir / "prometheus.log",
+            alertmanagers=self.prometheus_alertmanagers(),
+        )
+
+    @functools.cached_property
+    def alertmanager(self) -> AlertmanagerServer:
+        """Debian's Alertmanager with compose's config (infra/prometheus/alertmanager.yml)."""
+        return AlertmanagerServer(
+            self.volume("alertmanager"), self.config.alertmanager_port, self.logs_dir / "alertmanager.log"
         )
 
     # --- compose -> local -----------------------------------------------------------------------
@@ -328,6 +340,17 @@ class FullTopology:
                     )
         return targets
 
+    def prometheus_alertmanagers(self) -> list[str]:
+        """Compose's Prometheus alerting targets (infra/prometheus/prometheus.yml), made local."""
+        document = yaml.safe_load((REPO_ROOT / "infra" / "prometheus" / "prometheus.yml").read_text())
+        return [
+            local
+            for manager in document.get("alerting", {}).get("alertmanagers", [])
+            for static in manager.get("static_configs", [])
+            for target in static["targets"]
+            for local in self.addresses[target]
+        ]
+
     def environment(self, service: ComposeService, instance: str, port: int | None) -> dict[str, str]:
         env = dict(os.environ) | {
             key: self.localize(value, service) for key, value in service.environment.items()
@@ -379,6 +402,7 @@ class FullTopology:
             if port is not None:
                 wait_for_port("127.0.0.1", port, timeout=90, process=self.stack.services[instance])
         self.lb.start()
+        self.alertmanager.start()
         self.prometheus.start()
 
     def start_instance(self, service: ComposeService, instance: str, port: int | None) -> ManagedProcess:
@@ -401,7 +425,7 @@ class FullTopology:
     def stop(self) -> None:
         """The lb first (no new requests), then services, Kafka and MinIO, then the database."""
         started = self.__dict__
-        for server in ("lb", "prometheus", "postgres_exporter"):
+        for server in ("lb", "prometheus", "alertmanager", "postgres_exporter"):
             if server in started:
                 started[server].stop()
         self.stack.stop()

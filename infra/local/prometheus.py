@@ -23,6 +23,8 @@ from infra.local.stack import LocalStack
 RULES = Path(__file__).resolve().parents[1] / "prometheus" / "rules.yml"
 #: Compose's Prometheus config: a local job of the same name is scraped the same way (its path).
 COMPOSE_CONFIG = RULES.parent / "prometheus.yml"
+#: Compose's Alertmanager config, the same file for the local server.
+ALERTMANAGER_CONFIG = RULES.parent / "alertmanager.yml"
 _SCRAPE_SETTINGS = ("metrics_path", "params", "scheme", "scrape_timeout")
 
 
@@ -38,10 +40,13 @@ def promtool_path() -> str:
 
 
 def local_config(
-    targets: Mapping[str, Sequence[str]], scrape_interval: str = "2s", rule_files: Sequence[Path] = ()
+    targets: Mapping[str, Sequence[str]],
+    scrape_interval: str = "2s",
+    rule_files: Sequence[Path] = (),
+    alertmanagers: Sequence[str] = (),
 ) -> dict[str, Any]:
     """A Prometheus config scraping each job's `host:port` targets, as compose's job of that name
-    does (`/metrics` unless it says otherwise)."""
+    does (`/metrics` unless it says otherwise), sending alerts to `alertmanagers` (`host:port`)."""
     compose = compose_scrape_settings()
 
     def job_config(job: str, addresses: Sequence[str]) -> dict[str, Any]:
@@ -51,11 +56,62 @@ def local_config(
             settings["scrape_interval"] = settings["scrape_timeout"]
         return {"job_name": job, **settings, "static_configs": [{"targets": list(addresses)}]}
 
-    return {
+    config: dict[str, Any] = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "rule_files": [str(path) for path in rule_files],
         "scrape_configs": [job_config(job, addresses) for job, addresses in targets.items()],
     }
+    if alertmanagers:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
+    return config
+
+
+def alertmanager_path() -> str:
+    """Debian's Alertmanager (its package also brings `amtool`)."""
+    return ensure_debian_binary("prometheus-alertmanager", "prometheus-alertmanager")
+
+
+def amtool_path() -> str:
+    return ensure_debian_binary("amtool", "prometheus-alertmanager")
+
+
+class AlertmanagerServer:
+    """Debian's Alertmanager with compose's config, on 127.0.0.1:`port`, without clustering (its
+    gossip port would take 9094, a broker's port in make run-full)."""
+
+    def __init__(self, data_dir: Path, port: int, log_path: Path, config: Path = ALERTMANAGER_CONFIG) -> None:
+        self.port = port
+        self.process = ManagedProcess(
+            name="alertmanager",
+            argv=[
+                alertmanager_path(),
+                f"--config.file={config}",
+                f"--storage.path={data_dir}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+            ],
+            log_path=log_path,
+        )
+        self.data_dir = data_dir
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.process.start()
+        wait_for_port("127.0.0.1", self.port, timeout=timeout, process=self.process)
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The alerts Alertmanager holds now (API v2)."""
+        response = httpx.get(f"http://{self.address}/api/v2/alerts", timeout=10)
+        response.raise_for_status()
+        alerts: list[dict[str, Any]] = response.json()
+        return alerts
 
 
 def stack_targets(stack: LocalStack) -> dict[str, list[str]]:
@@ -118,12 +174,14 @@ class PrometheusServer:
         targets: Mapping[str, Sequence[str]],
         log_path: Path,
         rule_files: Sequence[Path] = (RULES,),
+        alertmanagers: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.config_path = data_dir / "prometheus.yml"
         self.targets = targets
         self.rule_files = rule_files
+        self.alertmanagers = alertmanagers
         self.process = ManagedProcess(
             name="prometheus",
             argv=[
@@ -141,7 +199,8 @@ class PrometheusServer:
 
     def start(self, timeout: float = 60) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(yaml.safe_dump(local_config(self.targets, rule_files=self.rule_files)))
+        config = local_config(self.targets, rule_files=self.rule_files, alertmanagers=self.alertmanagers)
+        self.config_path.write_text(yaml.safe_dump(config))
         self.process.start()
         wait_for_port("127.0.0.1", self.port, timeout=timeout, process=self.process)
 
@@ -186,6 +245,12 @@ class PrometheusServer:
         response.raise_for_status()
         groups = response.json()["data"]["groups"]
         return {group["name"]: [rule["name"] for rule in group["rules"]] for group in groups}
+
+    def alerts(self) -> dict[str, str]:
+        """Alert name -> `pending` or `firing`, for the alerts the rules hold active now."""
+        response = httpx.get(f"{self.url}/api/v1/alerts", timeout=10)
+        response.raise_for_status()
+        return {alert["labels"]["alertname"]: alert["state"] for alert in response.json()["data"]["alerts"]}
 
     def query(self, expression: str) -> list[dict[str, Any]]:
         response = httpx.get(f"{self.url}/api/v1/query", params={"query": expression}, timeout=10)

@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 def utc_now() -> datetime:
@@ -600,6 +600,48 @@ class WebhookDelivery(Event):
     due_at: datetime = Field(default_factory=utc_now)
 
 
+class StorageApiCall(BaseModel):
+    """The S3 call of a MinIO audit entry (its `api` object)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    #: e.g. `PutObject`, `GetObject`, `ListObjectsV2`.
+    name: str = ""
+    bucket: str = ""
+    object: str = ""
+    status_code: int = Field(default=0, alias="statusCode")
+    rx: int = 0
+    tx: int = 0
+    #: MinIO's duration text, e.g. `1.2ms`.
+    time_to_response: str = Field(default="", alias="timeToResponse")
+
+
+class StorageAuditEntry(Event):
+    """MinIO's audit log entry (its JSON, not ours): one storage API call, published by MinIO's
+    Kafka audit target (MINIO_AUDIT_KAFKA_*). Request and response headers are not kept: they carry
+    signatures. The correlation id is the caller's `X-Correlation-Id` header when it sent one."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    correlation_id: str = ""
+    occurred_at: datetime = Field(default_factory=utc_now, alias="time")
+    api: StorageApiCall = Field(default_factory=StorageApiCall)
+    remote_host: str = Field(default="", alias="remotehost")
+    request_id: str = Field(default="", alias="requestID")
+    user_agent: str = Field(default="", alias="userAgent")
+    access_key: str = Field(default="", alias="accessKey")
+    error: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _correlation_from_headers(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("correlation_id"):
+            headers = data.get("requestHeader") or {}
+            sent = headers.get("X-Correlation-Id", "") if isinstance(headers, dict) else ""
+            data = {**data, "correlation_id": sent}
+        return data
+
+
 E = TypeVar("E", bound=Event)
 
 
@@ -776,6 +818,14 @@ WEBHOOK_RETRIES: tuple[Topic[WebhookDelivery], ...] = tuple(
     for stage in (1, 2, 3, 4)
 )
 
+STORAGE_AUDIT: Topic[StorageAuditEntry] = Topic(
+    name="storage.audit",
+    event_type=StorageAuditEntry,
+    partitions=1,
+    key=lambda event: event.request_id,
+    description="MinIO's audit log: every storage API call (MinIO -> monitoring's log view).",
+)
+
 ALL_TOPICS: tuple[Topic[Any], ...] = (
     WEBHOOK_DELIVERIES,
     *WEBHOOK_RETRIES,
@@ -796,4 +846,5 @@ ALL_TOPICS: tuple[Topic[Any], ...] = (
     METRICS_WORK,
     STORAGE_EVENTS,
     PLAYBACK_EVENTS,
+    STORAGE_AUDIT,
 )

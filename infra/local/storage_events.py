@@ -1,4 +1,4 @@
-"""MinIO's bucket notifications to Kafka, set up the same way locally and in compose.
+"""MinIO's bucket notifications and audit log to Kafka, set up the same way locally and in compose.
 
 MinIO itself publishes a notification for each stored original to the catalogue's `storage.events`
 topic (its Kafka notification target, configured through environment variables), once the uploads
@@ -8,12 +8,13 @@ service and subscribes with `mc event add`; tests/unit/test_compose.py compares 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from minio import Minio
 from minio.notificationconfig import NotificationConfig, QueueConfig
 
-from shared.events import STORAGE_EVENTS
+from shared.events import STORAGE_AUDIT, STORAGE_EVENTS
 from shared.settings import StorageSettings
 
 #: MinIO's name for the Kafka target configured by the `_PRIMARY` variables below.
@@ -31,6 +32,27 @@ def notification_env(bootstrap_servers: str, queue_dir: Path | str) -> dict[str,
         "MINIO_NOTIFY_KAFKA_BROKERS_PRIMARY": bootstrap_servers,
         "MINIO_NOTIFY_KAFKA_TOPIC_PRIMARY": STORAGE_EVENTS.name,
         "MINIO_NOTIFY_KAFKA_QUEUE_DIR_PRIMARY": str(queue_dir),
+    }
+
+
+def audit_env(
+    bootstrap_servers: str, queue_dir: Path | str, notification_sasl: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """MinIO's environment for publishing its audit log (every storage API call) to `storage.audit`,
+    which monitoring shows among the log lines. It signs in as the notifications do (their
+    `MINIO_NOTIFY_KAFKA_SASL_*` variables, renamed); the queue folder keeps entries while Kafka is away
+    (and before the topic exists: brokers create no topic on first use)."""
+    sasl = {
+        key.replace("MINIO_NOTIFY_KAFKA_", "MINIO_AUDIT_KAFKA_"): value
+        for key, value in (notification_sasl or {}).items()
+        if key.startswith("MINIO_NOTIFY_KAFKA_SASL")
+    }
+    return {
+        "MINIO_AUDIT_KAFKA_ENABLE_PRIMARY": "on",
+        "MINIO_AUDIT_KAFKA_BROKERS_PRIMARY": bootstrap_servers,
+        "MINIO_AUDIT_KAFKA_TOPIC_PRIMARY": STORAGE_AUDIT.name,
+        "MINIO_AUDIT_KAFKA_QUEUE_DIR_PRIMARY": str(queue_dir),
+        **sasl,
     }
 
 

@@ -27,17 +27,20 @@ from pydantic import Field
 from services.monitoring.api import STATIC_DIR, build_router
 from services.monitoring.monitor import Monitor
 from services.monitoring.settings import MonitoringSettings
+from services.monitoring.storage_audit import audit_line
 from shared.events import (
     ALERTS,
     DEAD_LETTERS,
     LOGS,
     SERVICE_HEARTBEATS,
+    STORAGE_AUDIT,
     USER_ACTIVITY,
     VIDEO_PROGRESS,
     Alert,
     DeadLetter,
     LogRecord,
     ServiceHeartbeat,
+    StorageAuditEntry,
     UserActivity,
     VideoTaskProgress,
 )
@@ -53,11 +56,13 @@ ACTIVITY = Consumes(USER_ACTIVITY, GROUP)
 OTHERS_ALERTS = Consumes(ALERTS, GROUP)
 #: Long video tasks commit only when they end: their progress tells busy from stuck (lag.py).
 PROGRESS = Consumes(VIDEO_PROGRESS, GROUP)
+#: MinIO's audit log: every storage API call, shown among the log lines (storage_audit.py).
+STORAGE_CALLS = Consumes(STORAGE_AUDIT, GROUP)
 
 MONITORING = ServiceDeclaration(
     name="monitoring",
     summary="The operator's single view: services, Kafka, the database, storage, logs and activity.",
-    consumes=(HEARTBEATS, LETTERS, LOG_LINES, ACTIVITY, OTHERS_ALERTS, PROGRESS),
+    consumes=(HEARTBEATS, LETTERS, LOG_LINES, ACTIVITY, OTHERS_ALERTS, PROGRESS, STORAGE_CALLS),
     produces=(ALERTS,),
     http=True,
 )
@@ -96,6 +101,9 @@ async def setup(config: MonitoringConfig, runtime: Runtime) -> AsyncIterator[Wir
     async def on_progress(progress: VideoTaskProgress, _delivery: Delivery) -> None:
         monitor.on_progress(progress)
 
+    async def on_storage_call(entry: StorageAuditEntry, _delivery: Delivery) -> None:
+        monitor.logs.add(audit_line(entry))
+
     app = runtime.app
     assert app is not None
     app.state.monitor = monitor
@@ -110,6 +118,7 @@ async def setup(config: MonitoringConfig, runtime: Runtime) -> AsyncIterator[Wir
                 ACTIVITY.handled_by(on_activity),
                 OTHERS_ALERTS.handled_by(on_alert),
                 PROGRESS.handled_by(on_progress),
+                STORAGE_CALLS.handled_by(on_storage_call),
             ],
             # The periodic looks at Kafka, the database and storage, and publishing their alerts.
             tasks={

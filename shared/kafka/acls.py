@@ -21,7 +21,7 @@ from typing import Any
 
 from aiokafka.protocol.admin import CreateAclsRequest
 
-from shared.events import ALL_TOPICS, STORAGE_EVENTS, Topic
+from shared.events import ALL_TOPICS, STORAGE_AUDIT, STORAGE_EVENTS, Topic
 from shared.frame import ServiceDeclaration
 from shared.kafka.clients import admin_client
 from shared.settings import KafkaSettings
@@ -35,7 +35,7 @@ STORAGE_NOTIFIER = "minio"
 #: Services that show the cluster to operators: they describe every topic and every declared group.
 OBSERVERS = ("monitoring",)
 #: Topics written by something other than a service of ours, by principal.
-EXTERNAL_PRODUCERS: dict[str, tuple[Topic[Any], ...]] = {STORAGE_NOTIFIER: (STORAGE_EVENTS,)}
+EXTERNAL_PRODUCERS: dict[str, tuple[Topic[Any], ...]] = {STORAGE_NOTIFIER: (STORAGE_EVENTS, STORAGE_AUDIT)}
 
 
 class Resource(IntEnum):

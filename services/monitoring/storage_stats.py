@@ -11,7 +11,6 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
-import httpx
 import urllib3
 from minio import Minio
 from pydantic import BaseModel
@@ -69,16 +68,19 @@ class StorageWatcher:
         self._buckets_at = float("-inf")
         scheme = "https" if settings.secure else "http"
         self._health_url = f"{scheme}://{settings.endpoint}/minio/health/live"
+        # One pool for every look: a client built per look (httpx.get) made a TLS context each time,
+        # a quarter of monitoring's CPU in the benchmark's profile (docs/benchmarks.md).
+        self._http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=3.0, read=10.0),
+            retries=urllib3.Retry(total=1, backoff_factor=0.2),
+        )
         self._client = Minio(
             settings.endpoint,
             access_key=settings.access_key,
             secret_key=settings.secret_key,
             secure=settings.secure,
             region=settings.region,
-            http_client=urllib3.PoolManager(
-                timeout=urllib3.Timeout(connect=3.0, read=10.0),
-                retries=urllib3.Retry(total=1, backoff_factor=0.2),
-            ),
+            http_client=self._http,
         )
         #: The last errors met while looking, newest first, for the page.
         self.recent_errors: deque[StorageError] = deque(maxlen=20)
@@ -86,10 +88,10 @@ class StorageWatcher:
     def look(self) -> StorageLook:
         live = False
         try:
-            answer = httpx.get(self._health_url, timeout=3.0)
-            live = answer.status_code == 200
+            answer = self._http.request("GET", self._health_url, timeout=3.0, retries=False)
+            live = answer.status == 200
             if not live:
-                raise RuntimeError(f"{self._health_url} answered {answer.status_code}")
+                raise RuntimeError(f"{self._health_url} answered {answer.status}")
             buckets = self._bucket_figures()
         except Exception as error:
             return self.unreachable(f"{type(error).__name__}: {error}", live=live)

@@ -165,8 +165,9 @@ async def _send_batch(producer: EventProducer, buffer: LogBuffer) -> None:
     batch = buffer.drain()
     if not batch:
         return
-    results = await asyncio.gather(*(producer.publish(LOGS, line) for line in batch), return_exceptions=True)
-    buffer.dropped += sum(isinstance(result, BaseException) for result in results)
+    # One send per line into the producer's batch, one wait for them all (no task per line).
+    outcomes = await producer.publish_many(LOGS, batch)
+    buffer.dropped += sum(outcome is not None for outcome in outcomes)
 
 
 @contextlib.asynccontextmanager

@@ -45,6 +45,8 @@ METRICS = ServiceDeclaration(
     consumes=(
         *(Consumes(topic, GROUP, batch=True) for topic in (*WINDOWED_TOPICS, *STATE_TOPICS)),
         Consumes(METRICS_SNAPSHOTS, group=None, batch=True),
+        # At start, its own earlier alerts still raised (stream.raised_alerts), to clear them later.
+        Consumes(ALERTS, group=None, batch=True),
     ),
     produces=(METRICS_SNAPSHOTS, ALERTS),
     http=True,

@@ -153,7 +153,9 @@ class FullTopology:
         self.config = config
         state = config.state_dir
         self.logs_dir = state / "logs"
-        self.variables = os.environ | load_secrets(state) | LOCAL_VARIABLES
+        # Presigned storage URLs name the lb's address, as compose's name the published site's.
+        site = {"SITE_ADDRESS": f"127.0.0.1:{config.lb_port}"}
+        self.variables = os.environ | load_secrets(state) | LOCAL_VARIABLES | site
         self.compose = load_services(self.variables)
         self.apps = app_services(self.compose)
         kafka_nodes = sorted(

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, update
 
+from infra.local.nginx import NGINX_CONF, NginxServer, upstream_servers
+from infra.local.processes import free_port
 from shared.database import ShareLinkRow
 from shared.events import utc_now
 from shared.presign import DownloadSigner
@@ -206,3 +209,38 @@ def test_share_links_refuse_bad_expiries_and_strangers(small_site: Site, image_j
     with httpx.Client(base_url=small_site.stack.config.frontend_url) as nobody:
         assert nobody.post(f"/api/jobs/{image_job}/shares", json={}).status_code == 401
         assert nobody.get("/s/not-a-real-token").status_code == 404
+
+
+def test_nginx_serves_storage_under_the_sites_address_for_urls_signed_for_it(
+    small_site: Site, image_job: str, tmp_path: Path
+) -> None:
+    """compose's own nginx.conf (as `make run-full` runs it): a URL signed for the site's address
+    reaches storage with its signature intact (Host kept, raw URI), Range included, while the site's
+    credentials stay behind, and /uploads/{job_id} is still the site's page."""
+    config = small_site.stack.config
+    frontend = urlsplit(config.frontend_url).netloc
+    local = {"frontend:8000": [frontend], "minio:9000": [config.storage.endpoint]}
+    conf = NGINX_CONF.read_text()
+    lb = NginxServer(
+        tmp_path / "nginx",
+        free_port(),
+        {a: local[a] for a in upstream_servers(conf).values()},
+        tmp_path / "lb.log",
+    )
+    lb.start()
+    try:
+        public = config.storage.model_copy(update={"public_endpoint": f"127.0.0.1:{lb.port}"})
+        location = urlsplit(
+            small_site.http.get(f"/media/{image_job}/large", follow_redirects=False).headers["location"]
+        )
+        key = location.path.split("/", 2)[2]
+        whole = httpx.get(location.geturl()).content
+        url = DownloadSigner(public).get_url(config.storage.renditions_bucket, key, 60)
+        assert url.startswith(f"{lb.url}/renditions/")
+        credentials = {"Authorization": "Bearer site-token", "Cookie": "reencode_session=site-session"}
+        ranged = httpx.get(url, headers={"Range": "bytes=10-99", **credentials})
+        assert ranged.status_code == 206, ranged.text
+        assert ranged.content == whole[10:100]
+        assert httpx.get(f"{lb.url}/uploads/{image_job}").status_code == 303  # the page: sign in first
+    finally:
+        lb.stop()

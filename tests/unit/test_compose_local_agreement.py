@@ -154,16 +154,41 @@ def test_nginx_forwards_the_client_and_routes_around_a_dead_frontend() -> None:
     assert re.search(r"server frontend:8000 .*max_fails=\d+ fail_timeout=\w+;", CONF)
 
 
+def test_nginx_exposes_storage_for_presigned_urls_but_not_the_sites_pages() -> None:
+    pattern = r"~ \^/\(renditions/\|uploads/\[\^/\]\+/\)"
+    body = _location(pattern)
+    # The signature covers the Host; the site's credentials never reach storage; bytes stream.
+    for line in ("proxy_pass http://minio;", "proxy_set_header Host $http_host;"):
+        assert line in body
+    for line in ('proxy_set_header Authorization "";', 'proxy_set_header Cookie "";'):
+        assert line in body
+    assert "proxy_buffering off;" in body
+    assert "proxy_request_buffering off;" in body
+    storage = re.compile(r"^/(renditions/|uploads/[^/]+/)")
+    assert storage.match("/renditions/job/video/720p.mp4")
+    assert storage.match("/uploads/job/original.mp4")
+    assert not storage.match("/uploads/job")  # an upload's own page
+    assert not storage.match("/api/uploads")
+
+
 def test_the_local_lb_renders_the_same_file_for_loopback(tmp_path: Path) -> None:
-    assert upstream_servers(CONF) == {"frontend": "frontend:8000"}
-    local = render(CONF, 18000, {"frontend:8000": ["127.0.0.1:1", "127.0.0.1:2"]}, tmp_path)
+    assert upstream_servers(CONF) == {"frontend": "frontend:8000", "minio": "minio:9000"}
+    local = render(
+        CONF,
+        18000,
+        {"frontend:8000": ["127.0.0.1:1", "127.0.0.1:2"], "minio:9000": ["127.0.0.1:3"]},
+        tmp_path,
+    )
     assert "server 127.0.0.1:1 max_fails=1 fail_timeout=5s;" in local
     assert "server 127.0.0.1:2 max_fails=1 fail_timeout=5s;" in local
+    assert "server 127.0.0.1:3 max_fails=1 fail_timeout=5s;" in local
     assert "listen 127.0.0.1:18000;" in local
     assert not [line for line in local.splitlines() if "frontend:8000" in line.split("#")[0]]
     # Everything else is the file itself.
     significant = [
-        line for line in CONF.splitlines() if "server frontend" not in line and "listen" not in line
+        line
+        for line in CONF.splitlines()
+        if "server frontend" not in line and "server minio" not in line and "listen" not in line
     ]
     assert all(line in local for line in significant)
 

@@ -20,6 +20,11 @@ property_name() {
 }
 
 jaas_variable=KAFKA_LISTENER_NAME_INTERNAL_SCRAM___SHA___512_SASL_JAAS_CONFIG
+if [[ -z "${!jaas_variable:-}" ]]; then
+  # A plaintext broker (an overlay without SASL, e.g. docker-compose.zookeeper.yml): nothing to add.
+  echo "security.protocol=PLAINTEXT" > /tmp/healthcheck.properties
+  exec /etc/kafka/docker/run "$@"
+fi
 cat > /tmp/healthcheck.properties <<EOF
 security.protocol=SASL_PLAINTEXT
 sasl.mechanism=SCRAM-SHA-512

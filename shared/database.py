@@ -127,6 +127,8 @@ class JobRow(Base):
     #: The S3 multipart upload of a direct upload whose bytes are still on their way (status
     #: `uploading`); None once it is completed or aborted, and for uploads through the frontend.
     upload_id: Mapped[str | None] = mapped_column(String(1024), default=None)
+    #: Videos: when the HLS package first became playable (while the job still ran); None before.
+    playable_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, index=True)
     #: Last change of status or progress (or re-queue): how the sweeper tells a stuck job.
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)

@@ -19,7 +19,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.database import JobRow, RenditionRow
-from shared.events import utc_now
+from shared.events import JobStatus, utc_now
 from shared.media import HLS_CONTENT_TYPES
 from shared.presign import DownloadSigner, signing_time
 from shared.storage import MediaStore
@@ -102,6 +102,9 @@ class Delivery:
         """The rendition `name` of `job`: its master playlist served here (small; its variants are
         relative to the route that served it), anything else a redirect to storage."""
         rendition = next((r for r in job.renditions if r.name == name), None)
+        if rendition is None and name == "hls" and (master_key := hls_master_key(job)) is not None:
+            # Still encoding, but playable: the master the packager published.
+            return self._playlist_response(await asyncio.to_thread(self._read_playlist, master_key), until)
         if rendition is None:
             raise HTTPException(404, f"job {job.id!r} has no rendition {name!r}")
         if rendition.content_type == _PLAYLIST:
@@ -127,11 +130,11 @@ class Delivery:
     async def hls_file(self, job: JobRow, variant: str, file: str, until: datetime | None = None) -> Response:
         """A file of the job's HLS package: a variant playlist, served with its segments presigned, or
         a segment (a redirect to storage)."""
-        master = next((r for r in job.renditions if r.name == "hls"), None)
-        if master is None or not is_hls_file(variant, file):
+        master_key = hls_master_key(job)
+        if master_key is None or not is_hls_file(variant, file):
             raise HTTPException(404, f"job {job.id!r} has no HLS file {variant}/{file}")
         # Beside the master playlist: <job>/hls/<variant>/<file>.
-        prefix = f"{master.key.rsplit('/', 1)[0]}/{variant}/"
+        prefix = f"{master_key.rsplit('/', 1)[0]}/{variant}/"
         if _HLS_MEDIA.fullmatch(file):
             return self._segment_redirect(prefix + file, until)
         text = await asyncio.to_thread(self._read_playlist, prefix + file)
@@ -164,8 +167,20 @@ class Delivery:
 
     @staticmethod
     def _playlist_response(text: str, until: datetime | None) -> Response:
-        cache = "no-store" if until is not None else "private, max-age=60"
+        # Never kept: a video still encoding appends to its playlists (EVENT) until they end.
+        cache = "no-store" if until is not None else "private, no-cache"
         return Response(text, media_type=_PLAYLIST, headers={"Cache-Control": cache})
+
+
+def hls_master_key(job: JobRow) -> str | None:
+    """The key of the job's HLS master playlist: its rendition once the job is done; while a video
+    still encodes, the master the packager published when it became playable (`playable_at`)."""
+    master = next((r for r in job.renditions if r.name == "hls"), None)
+    if master is not None:
+        return master.key
+    if job.kind == "video" and job.playable_at is not None and job.status == JobStatus.PROCESSING:
+        return f"{job.id}/hls/master.m3u8"
+    return None
 
 
 def download_name(job: JobRow, rendition: RenditionRow) -> str:

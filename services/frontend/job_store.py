@@ -336,8 +336,13 @@ class JobStore:
         """Record a worker's status event; False when it changes nothing (unknown job, stale event)."""
         with self._sessions.begin() as session:
             job = session.get(JobRow, event.job_id, with_for_update=True)
-            if job is None or not should_apply(JobStatus(job.status), job.progress, event):
+            if job is None:
                 return False
+            if not should_apply(JobStatus(job.status), job.progress, event):
+                # The playable announcement carries no progress of its own: record the moment even
+                # when a progress report got ahead of it, keeping the job's status and progress.
+                return _record_playable(job, event)
+            job.playable_at = job.playable_at or event.playable_at
             job.status = event.status.value
             job.progress = event.progress
             job.error = event.error
@@ -356,6 +361,15 @@ class JobStore:
                     for r in event.renditions
                 ]
             return True
+
+
+def _record_playable(job: JobRow, event: JobStatusChanged) -> bool:
+    """Note when a running job became playable (once); False when there is nothing to note."""
+    if event.playable_at is None or job.playable_at is not None or JobStatus(job.status).is_terminal:
+        return False
+    job.playable_at = event.playable_at
+    job.updated_at = utc_now()
+    return True
 
 
 def _aware(moment: datetime) -> datetime:

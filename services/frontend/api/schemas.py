@@ -7,6 +7,7 @@ from datetime import datetime
 from fastapi import Request
 from pydantic import BaseModel
 
+from services.frontend.delivery import hls_master_key
 from shared.database import JobRow
 from shared.events import JobStatus
 
@@ -40,9 +41,15 @@ class JobOut(BaseModel):
     renditions: list[RenditionOut]
     #: Seconds left while the job runs, estimated by the live stream (`/events`) from the progress rate.
     eta_s: float | None = None
+    #: Videos: when the job became playable while it encodes (its HLS package at `stream_url`, growing
+    #: until the job is done); None before that and for images.
+    playable_at: datetime | None = None
+    #: The HLS master playlist to play, once the video is playable (still encoding or done).
+    stream_url: str | None = None
 
     @classmethod
     def from_row(cls, job: JobRow, request: Request) -> JobOut:
+        playable = hls_master_key(job) is not None
         return cls(
             job_id=job.id,
             status=JobStatus(job.status),
@@ -54,6 +61,10 @@ class JobOut(BaseModel):
             worker_id=job.worker_id,
             created_at=job.created_at,
             updated_at=job.updated_at,
+            playable_at=job.playable_at,
+            stream_url=str(request.url_for("download_rendition", job_id=job.id, name="hls"))
+            if playable
+            else None,
             renditions=[
                 RenditionOut(
                     name=r.name,

@@ -113,8 +113,9 @@ function render(job) {
   deleteButton.title = running ? "An upload can be deleted once it is done or failed" : "";
   renderRenditions(job);
   if (job.status === "failed") noPreview.textContent = "No preview: the job failed. Retry it, or delete it.";
-  const hls = job.renditions.find((r) => r.name === "hls");
-  if (hls) showVideo(hls.url, job.renditions.find((r) => r.name === "poster"));
+  // A video plays as soon as its first chunk is packaged (stream_url), and keeps playing as the
+  // later chunks are appended to its playlists.
+  if (job.stream_url) showVideo(job.stream_url, job.renditions.find((r) => r.name === "poster"));
   else if (job.kind === "image") showImage(job);
   if (job.duration_s != null) addFact("Duration", `${job.duration_s.toFixed(1)} s`);
   if (job.codecs) addFact("Codecs", [].concat(job.codecs).join(", "));

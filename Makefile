@@ -61,6 +61,9 @@ bench: install ## Image jobs through the running pipeline vs. a plain Pillow loo
 bench-video: install ## A 10 s 1080p clip through the pipeline (1, 2, 4 workers) vs. the same ffmpeg commands
 	$(PY) -m bench.video
 
+bench-upload: install ## 1 GiB through the resumable upload protocol vs. a plain multipart upload to MinIO
+	$(PY) -m bench.uploads
+
 fuzz: install ## 10,000 mutated JPEG/PNG/GIF/WebP/MP4 uploads: answers, outcomes, worker deaths, peak memory
 	$(PY) -m infra.fuzz $(FUZZ_ARGS)
 

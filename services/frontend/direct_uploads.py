@@ -4,7 +4,8 @@
    before anything exists; then an S3 multipart upload of `<job_id>/original` is created and the job
    recorded as `uploading` (the key is built here from a fresh job id: a client never names a key).
 2. The client asks for presigned part URLs (`sign`) and PUTs the parts to storage itself, several at
-   a time; `parts` lists what is stored already, so a client that lost its state resumes.
+   a time (in parts of `part_size` bytes, or of its own size down to S3's 5 MiB minimum); `parts`
+   lists what is stored already, so a client that lost its state resumes.
 3. The object is assembled by the client's `complete` (which asks storage to complete the upload),
    and storage announces it on `storage.events`; either one calls `finish`, which checks the stored
    object (its first bytes, by ranged reads, and its real size against the limits and the quota)
@@ -31,7 +32,7 @@ from services.frontend.upload_rules import UploadRefused, check_filename, check_
 from shared.database import JobRow
 from shared.events import JobRequested, JobStatus, MediaKind, new_id, utc_now
 from shared.media import MediaRejected
-from shared.multipart import PartsRefused, StoredPart, UploadGone, part_plan
+from shared.multipart import MAX_PARTS, MIN_PART_BYTES, PartsRefused, StoredPart, UploadGone, part_plan
 from shared.settings import MediaLimits, VideoLimits
 from shared.storage import MediaStore
 
@@ -137,7 +138,8 @@ class DirectUploads:
         most = self.settings.max_urls_per_request
         if not part_numbers or len(part_numbers) > most:
             raise UploadRefused(400, f"ask for 1 to {most} parts at a time")
-        _, count = part_plan(job.size_bytes, self.settings.part_bytes)
+        # Clients may cut the file in parts of their own size (Uppy does), down to S3's minimum.
+        count = min(MAX_PARTS, max(1, -(-job.size_bytes // MIN_PART_BYTES)))
         outside = [n for n in part_numbers if not 1 <= n <= count]
         if outside:
             raise UploadRefused(400, f"part numbers go from 1 to {count} for this file, not {outside[0]}")

@@ -149,6 +149,13 @@ class UploadError extends Error {
 }
 
 function upload(file) {
+  // Large files go straight to storage in parts, resumably (direct-upload.js, Uppy).
+  if (window.directUpload && file.size > window.DIRECT_UPLOAD_MIN) {
+    uploadProgress.hidden = false;
+    uploadProgress.value = 0;
+    return window.directUpload(file, csrfToken, (fraction) => { uploadProgress.value = fraction; })
+      .finally(() => { uploadProgress.hidden = true; });
+  }
   // XMLHttpRequest, not fetch: it reports upload progress.
   return new Promise((resolve, reject) => {
     const body = new FormData();

@@ -1,0 +1,104 @@
+"""Direct, resumable uploads in a real browser (Debian's Chromium): a large file dropped on the page goes
+straight to MinIO in parts (Uppy, static/direct-upload.js); the network drops mid-way and comes back,
+and only the parts storage did not hold yet are sent again.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, Route, expect
+
+from tests.system.test_browser import (  # noqa: F401 (the signed-up browser's fixtures)
+    DONE_WITHIN_MS,
+    account,
+    browser,
+    job_item,
+)
+from tests.video_samples import video_bytes
+
+MIB = 1024 * 1024
+SIZE = 48 * MIB  # six parts of 8 MiB
+PART_URL = re.compile(r".*[?&]partNumber=(\d+).*")
+
+
+@pytest.fixture
+def tab(account: tuple[BrowserContext, str]) -> Iterator[Page]:  # noqa: F811
+    opened = account[0].new_page()
+    try:
+        yield opened
+    finally:
+        opened.context.set_offline(False)
+        opened.close()
+
+
+def padded_video(size: int) -> bytes:
+    """The start of a `size`-byte MP4: a short real video, then the header of a `free` box (which
+    players skip) whose zeros the page adds, so 48 MiB never cross the test's bridge to the page."""
+    movie = video_bytes(seconds=1.0, width=160, height=120, audio=False)
+    return movie + struct.pack(">I4s", size - len(movie), b"free")
+
+
+def drop_large_file(tab: Page, name: str, head: bytes, size: int) -> None:
+    """A real drop of a `size`-byte video made in the page: `head` followed by zeros."""
+    tab.evaluate(
+        """([name, b64, size]) => {
+            const head = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const file = new File([head, new Uint8Array(size - head.length)], name, { type: "video/mp4" });
+            const transfer = new DataTransfer();
+            transfer.items.add(file);
+            const zone = document.getElementById("drop-zone");
+            for (const kind of ["dragenter", "dragover", "drop"]) {
+                const init = { dataTransfer: transfer, bubbles: true, cancelable: true };
+                zone.dispatchEvent(new DragEvent(kind, init));
+            }
+        }""",
+        [name, base64.b64encode(head).decode(), size],
+    )
+
+
+def test_a_large_drop_survives_going_offline_and_sends_only_the_missing_parts(tab: Page) -> None:
+    stored_before: set[int] = set()
+    stored_after: set[int] = set()
+    cut = {"done": False}
+
+    def part_number(url: str) -> int:
+        matched = PART_URL.match(url)
+        assert matched is not None
+        return int(matched.group(1))
+
+    def on_response(response: Any) -> None:
+        if response.request.method == "PUT" and PART_URL.match(response.url) and response.status == 200:
+            (stored_after if cut["done"] else stored_before).add(part_number(response.url))
+
+    def on_part(route: Route) -> None:
+        # Once two parts are stored, the network goes away under the next one.
+        if not cut["done"] and len(stored_before) >= 2:
+            cut["done"] = True
+            tab.context.set_offline(True)
+            route.abort("internetdisconnected")
+            return
+        route.continue_()
+
+    tab.on("response", on_response)
+    tab.route(PART_URL, on_part)
+    tab.goto("/")
+    expect(tab.locator("#who")).not_to_have_text("Profile")
+    drop_large_file(tab, "large.mp4", padded_video(SIZE), SIZE)
+    expect(tab.locator("#upload-progress")).to_be_visible()
+    tab.wait_for_function("() => !navigator.onLine", timeout=60_000)
+    tab.context.set_offline(False)
+
+    item = job_item(tab, "large.mp4")
+    expect(item.locator(".status")).to_have_text("done", timeout=DONE_WITHIN_MS)
+    parts = -(-SIZE // (8 * MIB))
+    assert stored_before | stored_after == set(range(1, parts + 1))
+    # What storage held before the cut was not sent again: fewer bytes than the file after it.
+    assert len(stored_before) >= 2
+    assert not stored_before & stored_after, (stored_before, stored_after)
+    assert len(stored_after) * 8 * MIB < SIZE

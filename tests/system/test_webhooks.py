@@ -18,8 +18,9 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from infra.local.processes import wait_for_port
 from infra.local.stack import LocalStack
+from shared.events import DEAD_LETTERS, WEBHOOK_RETRIES
 from tests.eventually import eventually
-from tests.system.conftest import Site, start_site
+from tests.system.conftest import Site, read_topic, start_site
 
 #: Short retry delays; a request timeout far longer than the test, so a hanging request stays open.
 SERVICE_ENV = {"WEBHOOKS_RETRY_DELAYS_S": "[0.5, 0.5, 0.5, 1]", "WEBHOOKS_REQUEST_TIMEOUT_S": "120"}
@@ -129,10 +130,12 @@ def test_a_job_end_is_signed_retried_under_one_id_and_a_hanging_receiver_delays_
     site: Site, receiver: Receiver
 ) -> None:
     receiver.failures_left["/flaky"] = 3
+    receiver.failures_left["/down"] = 1000
     receiver.hanging.add("/hang")
     hang = register(site, receiver.url("/hang"), ["job.done"])
     ok = register(site, receiver.url("/ok"), ["job.done", "media.deleted"])
     flaky = register(site, receiver.url("/flaky"), ["job.done", "job.failed"])
+    register(site, receiver.url("/down"), ["job.done"])
 
     job_id = site.upload_ok()
     site.wait_for(job_id, ("done",))
@@ -166,6 +169,18 @@ def test_a_job_end_is_signed_retried_under_one_id_and_a_hanging_receiver_delays_
     assert profile.status_code == 200
     assert receiver.url("/flaky") in profile.text
     assert "failed: HTTP 500" in profile.text
+
+    # A receiver that never answers 2xx: five tries (one plus four retries), then a dead letter.
+    letters = eventually(
+        lambda: [
+            letter
+            for letter in read_topic(site.stack, DEAD_LETTERS, timeout=1)
+            if letter.source_topic == WEBHOOK_RETRIES[-1].name
+        ],
+        what="the dead letter of the /down endpoint's message",
+    )
+    assert "failed 5 tries, the last: HTTP 500" in letters[-1].reason
+    assert len(receiver.at("/down")) >= 5  # more only if Kafka redelivered a record (at least once)
 
     receiver.released.set()
     eventually(lambda: deliveries(site, hang["id"]), what="the hanging receiver's attempt recorded")

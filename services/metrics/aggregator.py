@@ -139,15 +139,27 @@ class Aggregator:
             window.clear()
         self.jobs.clear()
 
-    def snapshot(
-        self, instance_id: str, partitions: tuple[str, ...], now: float | None = None
-    ) -> MetricsSnapshot:
+    def figures(self, now: float | None = None) -> dict[int, Tally]:
+        """Span -> this instance's figures of that window (fresh objects)."""
         now = time.time() if now is None else now
+        return {window.span_s: window.figures(now) for window in self.windows}
+
+    def snapshot(
+        self,
+        instance_id: str,
+        partitions: tuple[str, ...],
+        now: float | None = None,
+        figures: dict[int, Tally] | None = None,
+        with_windows: bool = True,
+    ) -> MetricsSnapshot:
+        """What this instance publishes for its peers. `with_windows=False` leaves the windows out:
+        the tick merges its own `figures()` as they are instead of encoding and decoding them."""
+        figures = self.figures(now) if figures is None and with_windows else figures or {}
         return MetricsSnapshot(
             correlation_id=new_id(),
             instance_id=instance_id,
             partitions=partitions,
-            windows=tuple(to_window_message(w.span_s, w.figures(now)) for w in self.windows),
+            windows=tuple(to_window_message(span, tally) for span, tally in figures.items()),
             jobs_queued=self.jobs.queued,
             jobs_processing=self.jobs.processing,
         )

@@ -83,9 +83,11 @@ class MetricsEngine:
     async def tick(self, producer: EventProducer | None, publish_snapshot: bool) -> None:
         """One round: snapshot, merge, judge, publish."""
         partitions = self.reader.assigned if self.reader else ()
-        own = self.aggregator.snapshot(self.instance_id, partitions)
-        live = self.peers.live(own)
-        summary = summarise(live)
+        figures = self.aggregator.figures()
+        # The claim on partitions without the windows: those are merged as tallies (`local`).
+        header = self.aggregator.snapshot(self.instance_id, partitions, with_windows=False)
+        live = self.peers.live(header)
+        summary = summarise(live, local=figures if any(s is header for s in live) else None)
         changes = self.rules.tick(summary)
         self.summary = summary.model_copy(update={"alerts": self.rules.active()})
         async with self._updated:
@@ -93,6 +95,7 @@ class MetricsEngine:
         if producer is None:
             return
         if publish_snapshot:
+            own = self.aggregator.snapshot(self.instance_id, partitions, figures=figures)
             await _publish_quietly(producer.publish(METRICS_SNAPSHOTS, own), "snapshot")
         if changes and self._is_judge(summary):
             for alert in changes:

@@ -8,7 +8,7 @@ rebalance, before the old owner's last snapshot goes stale) only the newer one c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from services.metrics.aggregator import from_window_message
@@ -60,19 +60,32 @@ class PeerSnapshots:
         return chosen
 
 
-def merge_windows(snapshots: list[MetricsSnapshot]) -> dict[int, Tally]:
-    """Span -> the tallies of every snapshot's window of that span, added up."""
+def merge_windows(
+    snapshots: list[MetricsSnapshot], local: Mapping[int, Tally] | None = None
+) -> dict[int, Tally]:
+    """Span -> the tallies of every snapshot's window of that span, plus `local`'s, added up."""
     # Every span is present even before the first snapshot, so readers need no special case.
     merged: dict[int, Tally] = {span: Tally() for span, _ in WINDOWS}
     for snapshot in snapshots:
         for window in snapshot.windows:
             merged.setdefault(window.span_s, Tally()).merge(from_window_message(window))
+    for span, tally in (local or {}).items():
+        merged.setdefault(span, Tally()).merge(tally)
     return merged
 
 
-def summarise(snapshots: list[MetricsSnapshot], alerts: Sequence[ActiveAlert] = ()) -> MetricsSummary:
-    """The site-wide summary of the live instances' snapshots."""
-    windows = merge_windows(snapshots)
+def summarise(
+    snapshots: list[MetricsSnapshot],
+    alerts: Sequence[ActiveAlert] = (),
+    local: Mapping[int, Tally] | None = None,
+) -> MetricsSummary:
+    """The site-wide summary of the live instances' snapshots.
+
+    `local`: this instance's own figures, merged as they are (its snapshot among `snapshots` then
+    carries no windows): encoding them to protobuf and back every tick was most of an idle
+    instance's work.
+    """
+    windows = merge_windows(snapshots, local)
     now = utc_now()
     return MetricsSummary(
         generated_at=now,

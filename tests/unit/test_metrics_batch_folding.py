@@ -13,6 +13,7 @@ from pydantic import BaseModel, field_validator
 from services.metrics.aggregator import Aggregator
 from services.metrics.decoding import BatchDecoder, fields_view
 from services.metrics.sketch import SketchBatch, new_sketch
+from services.metrics.view import summarise
 from shared.events import RequestObserved
 
 NOW = 1_800_000_000.0
@@ -118,3 +119,24 @@ def test_a_model_with_validators_of_its_own_is_not_decoded_by_a_derived_schema()
 
     with pytest.raises(TypeError, match="validators"):
         fields_view(Checked)
+
+
+def test_own_figures_merged_as_tallies_give_the_summary_their_snapshot_gives() -> None:
+    rng = random.Random(9)
+    aggregator = Aggregator()
+    now = datetime.now(UTC).timestamp()
+    for _ in range(500):
+        event = request(0, rng.lognormvariate(3, 1), rng.choice([200, 500]), rng.choice("ab"))
+        aggregator.observe(
+            event.model_copy(update={"occurred_at": datetime.fromtimestamp(now - 2, UTC)}), now
+        )
+
+    through_the_wire = summarise([aggregator.snapshot("m1", ("metrics.requests/0",), now)])
+    header = aggregator.snapshot("m1", ("metrics.requests/0",), now, with_windows=False)
+    as_tallies = summarise([header], local=aggregator.figures(now))
+
+    assert header.windows == ()
+    for span in (10, 60, 300):
+        wire, local = through_the_wire.window(span), as_tallies.window(span)
+        assert (local.requests, local.errors) == (wire.requests, wire.errors) == (500, local.errors)
+        assert local.latency_ms == wire.latency_ms

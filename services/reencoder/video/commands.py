@@ -189,11 +189,53 @@ def chunk_command(
     seek: dict[str, Any] = {"ss": f"{start_s:.3f}"}
     if length_s is not None:
         seek["t"] = f"{length_s:.3f}"
-    video = (
-        pinned_input(source, **seek)["v:0"]
-        .filter("fps", fps=output_frame_rate(frame_rate))
-        .filter("format", "yuv420p")
-    )
+    source_input = pinned_input(source, **seek)
+    streams = _ladder_outputs(source_input, folder, outputs, frame_rate, segment_s, first_segment, threads)
+    command = ffmpeg.merge_outputs(*streams).global_args(*_QUIET, "-progress", "pipe:1")
+    return list(command.compile(cmd=ffmpeg_binary, overwrite_output=True))
+
+
+def single_pass_command(
+    source: Path,
+    folder: Path,
+    outputs: tuple[VideoOutput, ...],
+    *,
+    frame_rate: float,
+    segment_s: float,
+    threads: int,
+    audio_kbps: int | None,
+    ffmpeg_binary: str = "ffmpeg",
+) -> list[str]:
+    """The whole ladder in one ffmpeg process: one decode of the whole video split to every rung (as a
+    chunk task does, over the whole timeline) and the audio (`audio_kbps`, None for none) into
+    `folder/audio`: the fastest way one machine makes the same package (the benchmark's baseline)."""
+    source_input = pinned_input(source)
+    streams = _ladder_outputs(source_input, folder, outputs, frame_rate, segment_s, 0, threads)
+    if audio_kbps is not None:
+        audio = folder / "audio"
+        streams.append(
+            ffmpeg.output(
+                source_input["a:0"],
+                str(audio / "index.m3u8"),
+                **{"c:a": "aac", "b:a": f"{audio_kbps}k", "ac": 2, "ar": 48000},
+                **_cmaf_hls_options(segment_s, 0, audio),
+            )
+        )
+    command = ffmpeg.merge_outputs(*streams).global_args(*_QUIET, "-progress", "pipe:1")
+    return list(command.compile(cmd=ffmpeg_binary, overwrite_output=True))
+
+
+def _ladder_outputs(
+    source_input: Any,
+    folder: Path,
+    outputs: tuple[VideoOutput, ...],
+    frame_rate: float,
+    segment_s: float,
+    first_segment: int,
+    threads: int,
+) -> list[Any]:
+    """One decode of `source_input`'s video, split to one scaler and H.264 CMAF output per rung."""
+    video = source_input["v:0"].filter("fps", fps=output_frame_rate(frame_rate)).filter("format", "yuv420p")
     branches = video.split() if len(outputs) > 1 else None
     streams = []
     for index, output in enumerate(outputs):
@@ -206,8 +248,7 @@ def chunk_command(
             "an": None,
         }
         streams.append(ffmpeg.output(scaled, str(rung / "index.m3u8"), **options))
-    command = ffmpeg.merge_outputs(*streams).global_args(*_QUIET, "-progress", "pipe:1")
-    return list(command.compile(cmd=ffmpeg_binary, overwrite_output=True))
+    return streams
 
 
 def audio_command(

@@ -76,6 +76,16 @@ def shift(segment: bytes, ticks: int) -> bytes:
     return bytes(data)
 
 
+def decode_time(segment: bytes) -> int:
+    """When the segment's first fragment starts (`tfdt`), in its track's timescale."""
+    for kind, offset, header, _size in _walk(segment):
+        if kind == b"tfdt":
+            body = offset + header
+            value = struct.unpack_from(">Q" if segment[body] == 1 else ">I", segment, body + 4)[0]
+            return int(value)
+    raise NotFragmentedMp4("the segment has no fragment decode time (tfdt)")
+
+
 def media_only(segment: bytes) -> bytes:
     """The `moof`/`mdat` pairs of a segment, without its `styp` and `sidx`: segments so stripped,
     appended to their init segment, make one fragmented MP4 file."""

@@ -15,16 +15,23 @@ function loadHls() {
   });
 }
 
+// hls.js wherever Media Source Extensions exist (it plays every rendition of the package, and the
+// same way in every browser); the browser's own HLS (Safari on iPhones) elsewhere.
 async function play() {
   if (!player) return;
   const url = player.dataset.src;
-  if (player.canPlayType("application/vnd.apple.mpegurl")) {
+  const native = player.canPlayType("application/vnd.apple.mpegurl");
+  if (!(window.MediaSource || window.ManagedMediaSource) && native) {
     player.src = url;
     return;
   }
   try {
     const Hls = await loadHls();
-    if (!Hls.isSupported()) throw new Error("this browser cannot play HLS");
+    if (!Hls.isSupported()) {
+      if (!native) throw new Error("this browser cannot play HLS");
+      player.src = url;
+      return;
+    }
     const hls = new Hls();
     hls.loadSource(url);
     hls.attachMedia(player);

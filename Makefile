@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 # `make run BROKERS=3`: a three-node KRaft cluster on loopback, as in docker-compose.yml.
 BROKERS ?= 1
 
-.PHONY: run run-cluster run-zookeeper run-full test install tools ffmpeg lint format typecheck check bench bench-video chaos fuzz clean
+.PHONY: run run-cluster run-zookeeper run-full test test-migration install tools ffmpeg lint format typecheck check bench bench-video chaos fuzz clean
 
 run: install ## Start Kafka, storage, the database and every service; serve http://localhost:8000
 	$(PY) -m infra.local run --brokers $(BROKERS)
@@ -21,7 +21,12 @@ run-full: install ## docker-compose.yml's topology from that file, natively: ngi
 	$(PY) -m infra.local run-full
 
 test: install ## Every test, against a real Kafka broker, MinIO, SQLite and PostgreSQL
-	$(PY) -m pytest
+	$(PY) -m pytest --ignore=$(MIGRATION_TEST)
+
+# Minutes of rolling restarts: the ZooKeeper-to-KRaft migration has a target of its own.
+MIGRATION_TEST := tests/system/test_zookeeper_migration.py
+test-migration: install ## Kafka 3.9's ZooKeeper-to-KRaft migration on the two-broker cluster, with data and services
+	$(PY) -m pytest $(MIGRATION_TEST)
 
 install: $(INSTALLED) tools
 

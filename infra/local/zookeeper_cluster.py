@@ -10,11 +10,14 @@ before them and stops after them.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from infra.local.kafka import POM, KafkaCluster, KafkaNode
 from infra.local.maven import maven_dependencies
+from infra.local.processes import ManagedProcess
 from infra.local.zookeeper import LOG_CONFIG, ZooKeeperServer
+from shared.kafka.zookeeper import read_zookeeper
 
 #: The last Kafka line with ZooKeeper mode; docker-compose.zookeeper.yml runs the same version.
 ZOOKEEPER_KAFKA_VERSION = "3.9.1"
@@ -52,8 +55,10 @@ class ZooKeeperKafkaCluster(KafkaCluster):
     """`nodes` Kafka 3.9 brokers (ids 0..nodes-1) registered in their own ZooKeeper.
 
     `zookeeper` is started by `start()` and stopped by `stop()`; tests stop and start it alone to
-    see what the brokers do without it. `extra_settings` is added to every broker's configuration
-    (the ZooKeeper-to-KRaft migration turns brokers over with it).
+    see what the brokers do without it. `overrides` change every broker's configuration from its
+    next start (a None value removes the setting): the ZooKeeper-to-KRaft migration
+    (infra/local/zookeeper_migration.py) turns the brokers over with them, and adds its KRaft
+    controller to `helpers`, which stop after the brokers.
     """
 
     def __init__(
@@ -71,7 +76,8 @@ class ZooKeeperKafkaCluster(KafkaCluster):
         self.zookeeper = ZooKeeperServer(
             jars_dir, state_dir / "zookeeper" / "data", zookeeper_port, logs_dir / "zookeeper.log"
         )
-        self.extra_settings: dict[int, dict[str, str]] = {}
+        self.overrides: dict[str, str | None] = {}
+        self.helpers: list[ManagedProcess] = []
         for node in self.nodes:
             # Kafka 3.9's jars cannot read the 4.x brokers' YAML logging configuration.
             node.process.argv = [
@@ -103,7 +109,28 @@ class ZooKeeperKafkaCluster(KafkaCluster):
     def stop(self, timeout: float = 30.0) -> None:
         """Brokers first: their controlled shutdown moves leadership through ZooKeeper."""
         super().stop(timeout)
+        for helper in self.helpers:
+            helper.stop(timeout)
         self.zookeeper.stop()
+
+    def start_node(self, node_id: int) -> None:
+        """Start one broker again, once its previous run's registration is gone from ZooKeeper.
+
+        A broker that died, or was killed at the end of a slow shutdown, keeps `/brokers/ids/<id>`
+        until its ZooKeeper session expires (`zookeeper.session.timeout.ms`, 18 s); started before
+        that, it finds the znode taken by another session and exits (NodeExists).
+        """
+        self._wait_until_unregistered(node_id)
+        super().start_node(node_id)
+
+    def _wait_until_unregistered(self, node_id: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            view = read_zookeeper(self.zookeeper_connect)
+            if not view.reachable or node_id not in view.registered_ids:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"broker {node_id} is still registered in ZooKeeper after {timeout:.0f}s")
 
     def _cluster_id(self) -> str:
         # ZooKeeper mode has no formatting step: the first broker creates /cluster/id.
@@ -114,7 +141,7 @@ class ZooKeeperKafkaCluster(KafkaCluster):
         node.config_path.write_text(self._server_properties(node))
 
     def _server_properties(self, node: KafkaNode) -> str:
-        settings = {
+        settings: dict[str, str | None] = {
             "broker.id": str(node.node_id),
             "zookeeper.connect": self.zookeeper_connect,
             "listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
@@ -128,8 +155,10 @@ class ZooKeeperKafkaCluster(KafkaCluster):
             "transaction.state.log.num.partitions": "10",
             "num.network.threads": "2",
             "num.io.threads": "4",
-            **self.extra_settings.get(node.node_id, {}),
+            **self.overrides,
         }
+        if settings.get("process.roles"):  # a KRaft broker now: its id is a node id
+            settings["node.id"] = settings.pop("broker.id")
         lines = ["# Written by infra.local.zookeeper_cluster on every start; edits are overwritten."]
-        lines += [f"{key}={value}" for key, value in settings.items()]
+        lines += [f"{key}={value}" for key, value in settings.items() if value is not None]
         return "\n".join(lines) + "\n"

@@ -18,7 +18,7 @@ from infra.local.kafka import KafkaCluster, ensure_kafka_jars
 from infra.local.kafka_security import KafkaSecurity
 from infra.local.objectstore import MinioServer, ensure_minio_binary
 from infra.local.processes import ManagedProcess, free_port, wait_for_port
-from infra.local.storage_events import audit_env, notification_env, subscribe_uploads
+from infra.local.storage_events import audit_config, enable_audit, notification_env, subscribe_uploads
 from infra.local.supervisor import ServiceSupervisor
 from infra.local.zookeeper_cluster import ZooKeeperKafkaCluster, ensure_zookeeper_kafka_jars
 from shared.kafka import ensure_topics
@@ -162,10 +162,6 @@ class LocalStack:
         )
         if config.kafka_security is not None:
             self.minio.process.env |= config.kafka_security.minio_notification_env()
-        # And its audit log, every storage API call, on storage.audit (monitoring's log view).
-        self.minio.process.env |= audit_env(
-            config.kafka.bootstrap_servers, config.state_dir / "minio-audit", self.minio.process.env
-        )
         self.kafka.start()
         self.minio.start()
         self.kafka.wait_ready(timeout=120)
@@ -179,6 +175,11 @@ class LocalStack:
             asyncio.run(apply_acls(config.kafka, cluster_acls(d.declaration for d in SERVICES)))
         MediaStore(config.storage).ensure_buckets()
         subscribe_uploads(config.storage)
+        # MinIO's audit log, every storage API call, on storage.audit (monitoring's log view).
+        audit = audit_config(
+            config.kafka.bootstrap_servers, config.state_dir / "minio-audit", self.minio.process.env
+        )
+        enable_audit(config.storage, audit)
 
     # --- services -------------------------------------------------------------------------------
 

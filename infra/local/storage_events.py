@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from minio import Minio
+from minio.credentials.providers import StaticProvider
+from minio.minioadmin import MinioAdmin
 from minio.notificationconfig import NotificationConfig, QueueConfig
 
 from shared.events import STORAGE_AUDIT, STORAGE_EVENTS
@@ -19,6 +21,8 @@ from shared.settings import StorageSettings
 
 #: MinIO's name for the Kafka target configured by the `_PRIMARY` variables below.
 TARGET_ARN = "arn:minio:sqs::PRIMARY:kafka"
+#: The audit target's name (`audit_kafka:PRIMARY`).
+TARGET_NAME = "PRIMARY"
 
 
 def notification_env(bootstrap_servers: str, queue_dir: Path | str) -> dict[str, str]:
@@ -35,25 +39,40 @@ def notification_env(bootstrap_servers: str, queue_dir: Path | str) -> dict[str,
     }
 
 
-def audit_env(
+def audit_config(
     bootstrap_servers: str, queue_dir: Path | str, notification_sasl: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """MinIO's environment for publishing its audit log (every storage API call) to `storage.audit`,
-    which monitoring shows among the log lines. It signs in as the notifications do (their
-    `MINIO_NOTIFY_KAFKA_SASL_*` variables, renamed); the queue folder keeps entries while Kafka is away
-    (and before the topic exists: brokers create no topic on first use)."""
+    """MinIO's `audit_kafka` settings for publishing its audit log (every storage API call) to
+    `storage.audit`, which monitoring shows among the log lines. It signs in as the notifications do
+    (their `MINIO_NOTIFY_KAFKA_SASL_*` variables); the queue folder keeps entries while Kafka is away."""
     sasl = {
-        key.replace("MINIO_NOTIFY_KAFKA_", "MINIO_AUDIT_KAFKA_"): value
+        key.removeprefix("MINIO_NOTIFY_KAFKA_").removesuffix("_PRIMARY").lower(): value
         for key, value in (notification_sasl or {}).items()
         if key.startswith("MINIO_NOTIFY_KAFKA_SASL")
     }
     return {
-        "MINIO_AUDIT_KAFKA_ENABLE_PRIMARY": "on",
-        "MINIO_AUDIT_KAFKA_BROKERS_PRIMARY": bootstrap_servers,
-        "MINIO_AUDIT_KAFKA_TOPIC_PRIMARY": STORAGE_AUDIT.name,
-        "MINIO_AUDIT_KAFKA_QUEUE_DIR_PRIMARY": str(queue_dir),
+        "enable": "on",
+        "brokers": bootstrap_servers,
+        "topic": STORAGE_AUDIT.name,
+        "queue_dir": str(queue_dir),
         **sasl,
     }
+
+
+def enable_audit(settings: StorageSettings, config: Mapping[str, str]) -> None:
+    """Turn MinIO's Kafka audit target on at run time (its admin API, as `mc admin config set` does).
+
+    Not through MINIO_AUDIT_KAFKA_* at start: MinIO builds that target once, at start-up, and a
+    broker still starting then leaves it without one (and held up its notification target long
+    enough for the uploads bucket's subscription to fail). Set once Kafka and the topic are up, it
+    applies at once."""
+    admin = MinioAdmin(
+        endpoint=settings.endpoint,
+        credentials=StaticProvider(settings.access_key, settings.secret_key),
+        secure=settings.secure,
+        region=settings.region,
+    )
+    admin.config_set(f"audit_kafka:{TARGET_NAME}", dict(config))
 
 
 def subscribe_uploads(settings: StorageSettings) -> None:

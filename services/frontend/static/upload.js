@@ -44,14 +44,24 @@ async function showVideo(url, poster) {
   if (poster) player.poster = poster.url;
   player.hidden = false;
   noPreview.hidden = true;
-  if (player.canPlayType("application/vnd.apple.mpegurl")) {
+  // hls.js wherever Media Source Extensions exist (it plays the package the same way everywhere;
+  // Chromium's own HLS stalls on its separate audio rendition), the browser's own HLS elsewhere.
+  const native = player.canPlayType("application/vnd.apple.mpegurl");
+  const playNatively = () => {
     player.src = url;
     watchPlayback(player, jobId, null); // playback.js
+  };
+  if (!(window.MediaSource || window.ManagedMediaSource) && native) {
+    playNatively();
     return;
   }
   try {
     const Hls = await loadHls();
-    if (!Hls.isSupported()) throw new Error("this browser cannot play HLS");
+    if (!Hls.isSupported()) {
+      if (!native) throw new Error("this browser cannot play HLS");
+      playNatively();
+      return;
+    }
     const hls = new Hls();
     watchPlayback(player, jobId, hls); // playback.js
     hls.loadSource(url);

@@ -97,17 +97,19 @@ def through_pipeline(http: httpx.Client, images: list[bytes]) -> tuple[float, li
     return finished_at - started, job_ids
 
 
-def one_at_a_time(http: httpx.Client, images: list[bytes]) -> list[str]:
-    """Upload each image once the previous job is done, following it on its live event stream."""
-    job_ids = []
+def one_at_a_time(http: httpx.Client, images: list[bytes]) -> dict[str, float]:
+    """Upload each image once the previous job is done, following it on its live event stream.
+
+    Returns when each `202` came back (epoch seconds, this machine's clock, as the services')."""
+    accepted: dict[str, float] = {}
     for data in images:
         job_id = upload(http, data)
+        accepted[job_id] = time.time()
         with http.stream("GET", f"/api/jobs/{job_id}/events", timeout=120) as events:
             for line in events.iter_lines():
                 if line.startswith("data:") and ('"status":"done"' in line or '"status":"failed"' in line):
                     break
-        job_ids.append(job_id)
-    return job_ids
+    return accepted
 
 
 async def work_timings(
@@ -257,12 +259,23 @@ def main(
             print(f"| `{topic}` | {count / jobs:.2f} |")
     print(f"| all | {sum(messages.values()) / jobs:.2f} |")
 
+    # The worker's own clock: it started `busy_s` (download, encode, upload) before its timing event.
+    # The request's own clock: `queue_wait_s` runs from the JobRequested event, built before the
+    # original is stored, so it also holds the frontend's write to storage.
+    after_202_ms = [
+        (timed.occurred_at.timestamp() - timed.busy_s - dispatched[job_id]) * 1000
+        for job_id, timed in timings.items()
+    ]
     waits_ms = [timed.queue_wait_s * 1000 for timed in timings.values()]
     if waits_ms:
-        p50, p99 = percentile(waits_ms, 0.5), percentile(waits_ms, 0.99)
+        p50, p99 = percentile(after_202_ms, 0.5), percentile(after_202_ms, 0.99)
         print(
             f"\ndispatch, 202 to the worker starting ({len(waits_ms)} jobs one at a time):"
-            f" p50 {p50:.1f} ms, p99 {p99:.1f} ms, mean {statistics.mean(waits_ms):.1f} ms"
+            f" p50 {p50:.1f} ms, p99 {p99:.1f} ms, mean {statistics.mean(after_202_ms):.1f} ms"
+        )
+        print(
+            f"request event to the worker starting (queue_wait_s, includes storing the original):"
+            f" p50 {percentile(waits_ms, 0.5):.1f} ms, p99 {percentile(waits_ms, 0.99):.1f} ms"
         )
     else:
         p50 = p99 = float("nan")

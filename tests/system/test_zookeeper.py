@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -109,6 +111,16 @@ def test_an_image_and_a_video_end_done_on_the_zookeeper_cluster(zk: ZooKeeperSit
     assert [r["broker_id"] for r in kafka["zookeeper"]["registrations"]] == [0, 1]
 
 
+def test_reencode_cluster_shows_zookeeper_the_controller_and_its_registrations(zk: ZooKeeperSite) -> None:
+    shown = _reencode_cluster(zk)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert f"ZooKeeper {zk.cluster.zookeeper_connect} ok" in text
+    assert "controller (ZooKeeper's /controller): broker" in text
+    assert "epoch" in text
+    assert "PLAINTEXT://127.0.0.1:" in text, "the registrations' endpoints"
+
+
 def test_the_readme_tutorials_topic_commands_work_against_it(zk: ZooKeeperSite) -> None:
     env = dict(os.environ)
     bootstrap = zk.cluster.bootstrap_servers.split(",")[0]
@@ -171,6 +183,8 @@ def test_zookeeper_stopped_brokers_keep_serving_and_monitoring_alerts(zk: ZooKee
     kafka = site.stack.config.kafka
     topic = "zookeeper-outage-check"
     asyncio.run(_create_topic(kafka, topic))
+    # An existing partition: its leader elected and serving before ZooKeeper goes away.
+    assert asyncio.run(_round_trip(kafka, topic, b"before")) == b"before"
     cluster.zookeeper.stop()
     try:
         alert = zk.wait_until("ZooKeeper's alert", lambda k: "zookeeper.unreachable" in k["alert_keys"])
@@ -181,6 +195,9 @@ def test_zookeeper_stopped_brokers_keep_serving_and_monitoring_alerts(zk: ZooKee
             asyncio.run(_round_trip(kafka, topic, b"while ZooKeeper is away")) == b"while ZooKeeper is away"
         )
         assert site.wait_for(site.upload_ok(), timeout=120)["status"] == "done"
+        down = _reencode_cluster(zk)
+        assert down.returncode == 1
+        assert "DOWN" in down.stdout
     finally:
         cluster.zookeeper.start()
         cluster.zookeeper.wait_ready()
@@ -217,3 +234,15 @@ async def _round_trip(kafka: KafkaSettings, topic: str, value: bytes) -> bytes:
         return bytes(records[partition][0].value)
     finally:
         await consumer.stop()
+
+
+def _reencode_cluster(zk: ZooKeeperSite) -> subprocess.CompletedProcess[str]:
+    """`reencode cluster` as an operator runs it, with the services' environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "infra.local", "cluster"],
+        env=zk.site.stack.environment() | {"COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, CursorResult, Engine, and_, delete, exists, func, or_, select, update
-from sqlalchemy.orm import selectinload, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from services.frontend.outbox import outbox_record
 from shared.database import JobRow, OutboxRow, RenditionRow
@@ -333,22 +333,20 @@ class JobStore:
                 job.status, job.error, job.updated_at = JobStatus.FAILED.value, reason, utc_now()
 
     def apply(self, event: JobStatusChanged) -> bool:
-        """Record a worker's status event; False when it changes nothing (unknown job, stale event)."""
+        """Record a worker's status event; False when it changes nothing (unknown job, stale event).
+
+        `should_apply`'s rule is also the UPDATE's condition: SQLite ignores FOR UPDATE and reads
+        outside the write transaction, so a progress report read before a DONE was written could
+        otherwise still land after it (a done job at 96 %)."""
         with self._sessions.begin() as session:
             job = session.get(JobRow, event.job_id, with_for_update=True)
             if job is None:
                 return False
-            if not should_apply(JobStatus(job.status), job.progress, event):
-                # The playable announcement carries no progress of its own: record the moment even
-                # when a progress report got ahead of it, keeping the job's status and progress.
-                return _record_playable(job, event)
-            job.playable_at = job.playable_at or event.playable_at
-            job.status = event.status.value
-            job.progress = event.progress
-            job.error = event.error
-            job.worker_id = event.worker_id
-            job.updated_at = utc_now()
-            if event.status == JobStatus.DONE:
+            # The playable announcement carries no progress of its own: its moment is noted even when
+            # a progress report got ahead of it, the job's status and progress kept.
+            noted = event.playable_at is not None and _note_playable(session, event)
+            advanced = should_apply(JobStatus(job.status), job.progress, event) and _advance(session, event)
+            if advanced and event.status == JobStatus.DONE:
                 job.renditions = [
                     RenditionRow(
                         name=r.name,
@@ -360,16 +358,42 @@ class JobStore:
                     )
                     for r in event.renditions
                 ]
-            return True
+            return advanced or noted
 
 
-def _record_playable(job: JobRow, event: JobStatusChanged) -> bool:
+_TERMINAL = tuple(status.value for status in JobStatus if status.is_terminal)
+
+
+def _advance(session: Session, event: JobStatusChanged) -> bool:
+    """Move the job to the event's status and progress unless, as the row is now, it is finished or
+    (a progress report) further along; False when it was."""
+    guard = [JobRow.id == event.job_id, JobRow.status.not_in(_TERMINAL)]
+    if event.status == JobStatus.PROCESSING:
+        guard.append(or_(JobRow.status != JobStatus.PROCESSING.value, JobRow.progress <= event.progress))
+    moved: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(JobRow)
+        .where(*guard)
+        .values(
+            status=event.status.value,
+            progress=event.progress,
+            error=event.error,
+            worker_id=event.worker_id,
+            updated_at=utc_now(),
+        )
+        .execution_options(synchronize_session="fetch")
+    )
+    return bool(moved.rowcount == 1)
+
+
+def _note_playable(session: Session, event: JobStatusChanged) -> bool:
     """Note when a running job became playable (once); False when there is nothing to note."""
-    if event.playable_at is None or job.playable_at is not None or JobStatus(job.status).is_terminal:
-        return False
-    job.playable_at = event.playable_at
-    job.updated_at = utc_now()
-    return True
+    noted: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(JobRow)
+        .where(JobRow.id == event.job_id, JobRow.playable_at.is_(None), JobRow.status.not_in(_TERMINAL))
+        .values(playable_at=event.playable_at, updated_at=utc_now())
+        .execution_options(synchronize_session="fetch")
+    )
+    return bool(noted.rowcount == 1)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -76,3 +76,18 @@ def test_a_failed_job_is_never_made_playable(jobs: JobStore) -> None:
     job = jobs.get(job_id)
     assert job is not None
     assert job.playable_at is None
+
+
+def test_a_progress_report_read_before_done_never_lands_after_it(
+    jobs: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite reads outside the write transaction: a report may judge the row before a DONE commits
+    and write after it. Simulated by a check that saw the old row; the write itself must refuse."""
+    job_id = _video(jobs)
+    assert jobs.apply(_status(job_id, JobStatus.PROCESSING, 0.5))
+    assert jobs.apply(_status(job_id, JobStatus.DONE, 1.0))
+    monkeypatch.setattr("services.frontend.job_store.should_apply", lambda *_: True)
+    assert not jobs.apply(_status(job_id, JobStatus.PROCESSING, 0.96))
+    job = jobs.get(job_id)
+    assert job is not None
+    assert (job.status, job.progress) == ("done", 1.0)

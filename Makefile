@@ -63,7 +63,7 @@ check: lint test
 bench: install ## Image jobs through the running pipeline vs. a plain Pillow loop
 	$(PY) -m bench.images
 
-bench-video: install ## A 10 s 1080p clip through the pipeline (1, 2, 4 workers) vs. the same ffmpeg commands
+bench-video: install ## A 60 s 1080p25 clip in chunks: time to playable and to done (1, 2 workers) vs. one ffmpeg process
 	$(PY) -m bench.video
 
 bench-delivery: install ## The frontend's memory while a 1 GiB rendition is downloaded through its redirect

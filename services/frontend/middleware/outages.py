@@ -33,14 +33,19 @@ def answer_outages_with_503(app: FastAPI) -> None:
 
 async def database_unavailable(request: Request, error: Exception) -> Response:
     """The database is down or unreachable: a readable 503, not a stack trace (accepted data is safe)."""
-    log.error("%s %s: database unavailable: %s", request.method, request.url.path, error)
+    log.error("%s %s: database unavailable: %s", request.method, _route(request), error)
     return _try_again("the database is unavailable at the moment; please try again shortly")
 
 
 async def storage_unavailable(request: Request, error: Exception) -> Response:
     """Object storage is down or unreachable: a readable 503 (the upload was not accepted; send it again)."""
-    log.error("%s %s: object storage unavailable: %r", request.method, request.url.path, error)
+    log.error("%s %s: object storage unavailable: %r", request.method, _route(request), error)
     return _try_again("file storage is unavailable at the moment; please try again shortly")
+
+
+def _route(request: Request) -> str:
+    """The route's template (`/s/{token}`), never the path: a path may hold a share link's secret."""
+    return str(getattr(request.scope.get("route"), "path", "(no route)"))
 
 
 def _try_again(detail: str) -> Response:

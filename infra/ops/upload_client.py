@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -90,23 +91,26 @@ class ResumableUploader:
         on_plan(state.size, sum(size for _, size in stored.values()))
         etags = {n: etag for n, (etag, _) in stored.items()}
         sent = 0
-        with path.open("rb") as file, ThreadPoolExecutor(self.parallel) as pool:
-            for start in range(0, len(missing), SIGN_BATCH):
-                batch = missing[start : start + SIGN_BATCH]
-                urls = self._sign(state.job_id, batch)
-                # Each part is read by the thread that sends it: at most `parallel` parts in memory.
-                futures = {pool.submit(self._send, file.fileno(), state, n, urls[n]): n for n in batch}
-                try:
-                    for future in as_completed(futures):
-                        number = futures[future]
-                        etags[number] = future.result()
-                        on_bytes(_part_length(state, number))
-                        sent += 1
-                        after_part(sent)
-                except BaseException:
-                    for future in futures:
-                        future.cancel()
-                    raise
+        signer = _PartSigner(self, state.job_id, missing)
+        # Storage gets no site credentials: a client of its own, its connections kept alive.
+        with (
+            path.open("rb") as file,
+            httpx.Client(timeout=120) as storage,
+            ThreadPoolExecutor(self.parallel) as pool,
+        ):
+            # Each part is read by the thread that sends it: at most `parallel` parts in memory.
+            futures = {pool.submit(self._send, storage, file.fileno(), state, n, signer): n for n in missing}
+            try:
+                for future in as_completed(futures):
+                    number = futures[future]
+                    etags[number] = future.result()
+                    on_bytes(_part_length(state, number))
+                    sent += 1
+                    after_part(sent)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
         self._complete(state.job_id, etags)
         self._state_path(path).unlink(missing_ok=True)
         return UploadOutcome(state.job_id, sent, len(stored), state.part_count)
@@ -157,16 +161,14 @@ class ResumableUploader:
         )
         return {int(n): url for n, url in signed.json()["urls"].items()}
 
-    def _send(self, fd: int, state: UploadState, number: int, url: str) -> str:
+    def _send(
+        self, storage: httpx.Client, fd: int, state: UploadState, number: int, signer: _PartSigner
+    ) -> str:
         length = _part_length(state, number)
-        return self._put(url, os.pread(fd, length, (number - 1) * state.part_size))
-
-    @staticmethod
-    def _put(url: str, data: bytes) -> str:
-        # Straight to storage: the site's credentials must not go there (the URL carries its signature).
+        data = os.pread(fd, length, (number - 1) * state.part_size)
         for attempt in range(3):
             try:
-                answer = httpx.put(url, content=data, timeout=120)
+                answer = storage.put(signer.url(number), content=data)
             except httpx.TransportError:
                 if attempt == 2:
                     raise
@@ -174,7 +176,9 @@ class ResumableUploader:
             if answer.status_code == 200:
                 return answer.headers["ETag"]
             if attempt == 2 or answer.status_code < 500:
-                raise UploadFailed(f"storage refused a part ({answer.status_code}): {answer.text[:300]}")
+                raise UploadFailed(
+                    f"storage refused part {number} ({answer.status_code}): {answer.text[:300]}"
+                )
         raise AssertionError("unreachable")
 
     def _complete(self, job_id: str, etags: dict[int, str]) -> None:
@@ -199,6 +203,25 @@ class ResumableUploader:
         temporary = target.with_suffix(".tmp")
         temporary.write_text(json.dumps(asdict(state)))
         temporary.replace(target)
+
+
+class _PartSigner:
+    """Presigned URLs asked for a batch at a time, as the sending threads reach their parts, so the
+    threads never wait for a whole batch to finish and no URL waits long enough to expire."""
+
+    def __init__(self, uploader: ResumableUploader, job_id: str, numbers: list[int]) -> None:
+        self._uploader, self._job_id, self._numbers = uploader, job_id, numbers
+        self._urls: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def url(self, number: int) -> str:
+        with self._lock:
+            if number not in self._urls:
+                start = self._numbers.index(number)
+                self._urls.update(
+                    self._uploader._sign(self._job_id, self._numbers[start : start + SIGN_BATCH])
+                )
+            return self._urls.pop(number)
 
 
 def _part_length(state: UploadState, number: int) -> int:

@@ -7,6 +7,10 @@ takes the raw request, so FastAPI parses no body before its dependencies — the
 type), the user's stored-bytes quota (413) and their uploads in flight (429). Only then is the
 multipart body streamed (api/upload_body.py), the file spooled and cut at its limit; its first bytes
 confirm the kind.
+
+This one-request upload stays for simple clients (curl, scripts) and small files: every byte passes
+through this process and a dropped connection starts over. Large files go straight to storage,
+resumably, through /api/uploads/multipart (api/multipart.py); the upload page does so above 5 MiB.
 """
 
 from __future__ import annotations

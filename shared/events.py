@@ -624,8 +624,9 @@ class StorageAuditEntry(Event):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     correlation_id: str = ""
-    occurred_at: datetime = Field(default_factory=utc_now, alias="time")
-    api: StorageApiCall = Field(default_factory=StorageApiCall)
+    # Required, unlike the rest: a record without them is not an audit entry, and is dead-lettered.
+    occurred_at: datetime = Field(alias="time")
+    api: StorageApiCall
     remote_host: str = Field(default="", alias="remotehost")
     request_id: str = Field(default="", alias="requestID")
     user_agent: str = Field(default="", alias="userAgent")

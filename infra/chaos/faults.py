@@ -194,7 +194,7 @@ class FaultInjector:
     def poison(self) -> list[PoisonRecord]:
         """Garbage bytes and a 200 KB binary record on every topic the running services consume."""
         values = [b"\x00chaos: not an event \xff{", self.rng.randbytes(LARGE_POISON_BYTES)]
-        written = asyncio.run(_produce(self.site.config.kafka, consumed_in_groups(), values))
+        written = asyncio.run(produce_poison(self.site.config.kafka, consumed_in_groups(), values))
         sent_at = time.monotonic()
         recovered = None
         while time.monotonic() < sent_at + self.recovery_s:
@@ -207,17 +207,22 @@ class FaultInjector:
         return written
 
 
-async def _produce(
-    kafka: KafkaSettings, topics: dict[str, tuple[str, ...]], values: list[bytes]
+async def produce_poison(
+    kafka: KafkaSettings,
+    topics: dict[str, tuple[str, ...]],
+    values: list[bytes],
+    keys: tuple[bytes | None, ...] = (b"chaos-poison",),
 ) -> list[PoisonRecord]:
+    """Each of `values` under each of `keys` on every topic of `topics` (topic -> its groups)."""
     producer = kafka_producer(kafka, acks="all", max_request_size=1024 * 1024, client_id="chaos")
     await producer.start()
     try:
         written = []
         for topic, groups in topics.items():
-            for value in values:
-                sent = await producer.send_and_wait(topic, value, key=b"chaos-poison")
-                written.append(PoisonRecord(topic, sent.partition, sent.offset, groups, len(value)))
+            for key in keys:
+                for value in values:
+                    sent = await producer.send_and_wait(topic, value, key=key)
+                    written.append(PoisonRecord(topic, sent.partition, sent.offset, groups, len(value)))
         return written
     finally:
         await producer.stop()

@@ -107,8 +107,9 @@ def test_the_image_runs_as_a_non_root_user_without_build_tools() -> None:
 def test_the_image_holds_every_python_package_of_the_project() -> None:
     dockerfile = (REPO_ROOT / "infra" / "docker" / "Dockerfile").read_text()
     copied = set(re.findall(r"^COPY (\S+) ", dockerfile, re.MULTILINE))
-    # The chaos run starts a private stack of its own: a developer's tool, never run in a container.
-    developer_tools = {"infra/chaos"}
+    # The chaos and fuzz runs start a private stack of their own: developer's tools, never run in a
+    # container.
+    developer_tools = {"infra/chaos", "infra/fuzz"}
     packages = {"shared", "services"} | {
         f"infra/{init.parent.name}" for init in (REPO_ROOT / "infra").glob("*/__init__.py")
     } - developer_tools

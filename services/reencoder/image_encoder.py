@@ -37,6 +37,9 @@ _UPRIGHT: dict[int, Image.Transpose] = {
 }
 #: Modes Pillow resamples as they are (LA and RGBA premultiplied on the way).
 _RESAMPLED_AS_IS = ("L", "RGB", "LA", "RGBA")
+#: libavif's encoder speed (0 slowest .. 10 fastest): at 9 a 2560-pixel AVIF takes about as long as
+#: its WebP (about 1 s on one busy core), at 8 over twice that, for a file a few per cent smaller.
+AVIF_SPEED = 9
 
 
 @dataclass(frozen=True)
@@ -118,13 +121,18 @@ def _encode(
         options: dict[str, object] = {"quality": spec.quality}
         if icc_profile:
             options["icc_profile"] = icc_profile
-        if spec.format == "JPEG":
-            options.update(optimize=True, progressive=True)
-        else:
-            options.update(method=4)
+        options.update(_FORMAT_OPTIONS[spec.format])
         resized.save(path, format=spec.format, **options)
         files.append(EncodedFile(spec, path, plan.width, plan.height, path.stat().st_size))
     return files
+
+
+#: How each format of the ladder is written, beyond its quality (and the colour profile).
+_FORMAT_OPTIONS: dict[str, dict[str, object]] = {
+    "JPEG": {"optimize": True, "progressive": True},
+    "WEBP": {"method": 4},
+    "AVIF": {"speed": AVIF_SPEED},
+}
 
 
 def _resizable(image: Image.Image) -> Image.Image:

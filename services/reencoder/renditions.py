@@ -17,11 +17,16 @@ class RenditionSpec:
     quality: int
 
 
-#: WebP at three sizes for modern browsers, and a JPEG for everything else.
+#: WebP at three sizes for modern browsers, an AVIF beside each (smaller still, for the browsers that
+#: decode it: a page offers both in one `<picture>`), and a JPEG for everything else. AVIF's quality
+#: scale is not WebP's: 60-66 looks like WebP's 80-85 at about the same bytes.
 IMAGE_LADDER: tuple[RenditionSpec, ...] = (
     RenditionSpec("thumbnail", 320, "WEBP", "image/webp", "webp", 80),
     RenditionSpec("medium", 1280, "WEBP", "image/webp", "webp", 82),
     RenditionSpec("large", 2560, "WEBP", "image/webp", "webp", 85),
+    RenditionSpec("thumbnail-avif", 320, "AVIF", "image/avif", "avif", 60),
+    RenditionSpec("medium-avif", 1280, "AVIF", "image/avif", "avif", 62),
+    RenditionSpec("large-avif", 2560, "AVIF", "image/avif", "avif", 66),
     RenditionSpec("fallback", 1280, "JPEG", "image/jpeg", "jpg", 85),
 )
 

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 from PIL import Image
 from sqlalchemy import create_engine, text
 
+from services.reencoder.renditions import IMAGE_LADDER
 from shared.events import DEAD_LETTERS, JOBS_REQUESTED, new_id
 from tests.media_samples import bomb_png, image_bytes, truncated
 from tests.system.conftest import Site, read_topic
@@ -25,7 +26,7 @@ def test_uploaded_image_is_reencoded_end_to_end(site: Site) -> None:
     assert job["status"] == "done", job["error"]
     assert job["progress"] == 1.0
     renditions = {r["name"]: r for r in job["renditions"]}
-    assert set(renditions) == {"thumbnail", "medium", "large", "fallback"}
+    assert set(renditions) == {spec.name for spec in IMAGE_LADDER}
     # Orientation 6 turns the 3000x2000 sensor image upright: 2000x3000, so the large is 1707x2560.
     assert (renditions["large"]["width"], renditions["large"]["height"]) == (1707, 2560)
 
@@ -39,14 +40,13 @@ def test_uploaded_image_is_reencoded_end_to_end(site: Site) -> None:
             assert not image.getexif()
 
     stored = site.store.list_keys(site.store.renditions_bucket, f"{job_id}/")
-    assert len(stored) == 5  # four renditions and the manifest
+    assert len(stored) == len(IMAGE_LADDER) + 1  # the renditions and the manifest
     with create_engine(site.stack.config.sqlalchemy_url).connect() as db:
         row = db.execute(text("SELECT status FROM jobs WHERE id = :id"), {"id": job_id}).one()
         assert row.status == "done"
-        assert (
-            db.execute(text("SELECT count(*) FROM renditions WHERE job_id = :id"), {"id": job_id}).scalar()
-            == 4
-        )
+        assert db.execute(
+            text("SELECT count(*) FROM renditions WHERE job_id = :id"), {"id": job_id}
+        ).scalar() == len(IMAGE_LADDER)
 
 
 @pytest.mark.parametrize("format", ["PNG", "WEBP", "GIF", "TIFF", "AVIF"])
@@ -54,7 +54,7 @@ def test_every_accepted_format_is_reencoded(site: Site, format: str) -> None:
     job_id = site.upload_ok(image_bytes(500, 400, format), f"sample.{format.lower()}")
     job = site.wait_for(job_id)
     assert job["status"] == "done", job["error"]
-    assert len(job["renditions"]) == 4
+    assert len(job["renditions"]) == len(IMAGE_LADDER)
 
 
 def test_correlation_id_of_the_request_follows_the_job(site: Site) -> None:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, update
 
 from services.frontend.job_store import JobStore
+from services.reencoder.renditions import IMAGE_LADDER
 from shared.database import JobRow, make_engine
 from shared.events import JobRequested, MediaKind, new_id, utc_now
 from shared.settings import DatabaseSettings
@@ -52,7 +53,7 @@ def test_a_job_committed_but_never_published_is_done_once_a_relay_runs(
     bare_site.stack.start_reencoder("reencoder-1")
     job = bare_site.wait_for(job_id, timeout=120)
     assert job["status"] == "done", job["error"]
-    assert len(job["renditions"]) == 4
+    assert len(job["renditions"]) == len(IMAGE_LADDER)
 
 
 def test_a_job_stuck_in_processing_can_be_deleted_or_retried(bare_site: Site, database: Engine) -> None:

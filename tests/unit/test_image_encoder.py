@@ -19,6 +19,8 @@ def test_renditions_are_written_in_their_formats_and_sizes(tmp_path: Path) -> No
     by_name = {f.spec.name: f for f in files}
     assert (by_name["thumbnail"].width, by_name["thumbnail"].height) == (320, 213)
     assert (by_name["large"].width, by_name["large"].height) == (2560, 1707)
+    assert (by_name["large-avif"].width, by_name["large-avif"].height) == (2560, 1707)
+    assert by_name["large-avif"].spec.format == "AVIF"
     for file in files:
         with Image.open(file.path) as image:
             assert image.format == file.spec.format
@@ -44,6 +46,7 @@ def test_transparent_png_keeps_alpha_in_webp_and_is_flattened_in_jpeg(tmp_path: 
         with Image.open(file.path) as image:
             modes[file.spec.name] = image.mode
     assert modes["thumbnail"] == "RGBA"
+    assert modes["thumbnail-avif"] == "RGBA"
     assert modes["fallback"] == "RGB"
 
 

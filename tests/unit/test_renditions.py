@@ -28,12 +28,22 @@ def test_ladder_has_webp_sizes_and_a_jpeg_fallback() -> None:
     assert sizes["fallback"][1] == "JPEG"
 
 
+def test_every_webp_size_has_an_avif_beside_it() -> None:
+    webp = {spec.max_edge for spec in IMAGE_LADDER if spec.format == "WEBP"}
+    avif = {spec.max_edge: spec for spec in IMAGE_LADDER if spec.format == "AVIF"}
+    assert set(avif) == webp
+    assert {(spec.content_type, spec.extension) for spec in avif.values()} == {("image/avif", "avif")}
+
+
 def test_plan_for_a_small_image_keeps_its_size_everywhere_but_the_thumbnail() -> None:
     plan = {p.spec.name: (p.width, p.height) for p in plan_renditions(800, 600)}
     assert plan == {
         "thumbnail": (320, 240),
         "medium": (800, 600),
         "large": (800, 600),
+        "thumbnail-avif": (320, 240),
+        "medium-avif": (800, 600),
+        "large-avif": (800, 600),
         "fallback": (800, 600),
     }
 

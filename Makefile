@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 # `make run BROKERS=3`: a three-node KRaft cluster on loopback, as in docker-compose.yml.
 BROKERS ?= 1
 
-.PHONY: run run-cluster run-zookeeper run-full test test-migration install tools ffmpeg lint format typecheck check bench bench-video bench-delivery chaos fuzz clean
+.PHONY: run run-cluster run-zookeeper run-full test test-migration install tools ffmpeg lint format typecheck check bench bench-video bench-delivery bench-nginx chaos fuzz clean
 
 run: install ## Start Kafka, storage, the database and every service; serve http://localhost:8000
 	$(PY) -m infra.local run --brokers $(BROKERS)
@@ -65,6 +65,9 @@ bench: install ## Image jobs through the running pipeline vs. a plain Pillow loo
 
 bench-video: install ## A 60 s 1080p25 clip in chunks: time to playable and to done (1, 2 workers) vs. one ffmpeg process
 	$(PY) -m bench.video
+
+bench-nginx: install ## Requests per second through nginx with two frontends vs. one frontend directly
+	$(PY) -m bench.nginx
 
 bench-delivery: install ## The frontend's memory while a 1 GiB rendition is downloaded through its redirect
 	$(PY) -m bench.delivery

@@ -104,6 +104,8 @@ class ZooKeeperKafkaCluster(KafkaCluster):
         if not self.zookeeper.process.is_running:
             self.zookeeper.start()
         self.zookeeper.wait_ready()
+        for node in self.nodes:  # after an unclean stop, the old sessions expire first
+            self._wait_until_unregistered(node.node_id)
         super().start()
 
     def stop(self, timeout: float = 30.0) -> None:

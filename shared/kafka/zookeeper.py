@@ -105,9 +105,8 @@ def read_zookeeper(connect: str, timeout_s: float = 3.0) -> ZooKeeperView:
 
 
 def _read_znodes(connect: str, timeout_s: float) -> dict[str, Any]:
-    client = KazooClient(hosts=connect, timeout=timeout_s, connection_retry={"max_tries": 0})
-    # Kazoo logs every failed connection attempt at WARNING; the caller reports the failure once.
-    client.logger = _QUIET
+    # Kazoo logs every dropped connection at WARNING; the caller reports a failure once.
+    client = KazooClient(hosts=connect, timeout=timeout_s, connection_retry={"max_tries": 0}, logger=_QUIET)
     client.start(timeout=timeout_s)
     try:
         controller = _json(client, "/controller")

@@ -95,6 +95,20 @@ class MediaStore:
             response.close()
             response.release_conn()
 
+    def get_bytes(self, bucket: str, key: str) -> bytes | None:
+        """A small object's bytes (one GET), or None if there is none."""
+        try:
+            response = self._client.get_object(bucket, key)
+        except S3Error as error:
+            if error.code in _MISSING_CODES:
+                return None
+            raise
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
     def download(self, bucket: str, key: str, path: Path) -> None:
         self._client.fget_object(bucket, key, str(path))
 

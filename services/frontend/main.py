@@ -17,6 +17,8 @@ HTTP:      GET  /                         upload page and list (static/), for si
            GET  /media/{job_id}/hls/{variant}/{file}  a video's HLS playlists (segments presigned)
            POST/GET /api/jobs/{id}/shares; GET /api/shares; DELETE /api/shares/{link}  share links
            GET  /s/{token}, /s/{token}/media/...  a shared upload, for anyone with the link
+           GET  /img/{signature}/{options}/{job_id}  an image at any size (signed URL, cached);
+           GET  /api/jobs/{id}/image-url  such a URL for the owner
            GET  /dashboard                live metrics dashboard; /api/metrics/{summary,stream,alerts}
            GET  /monitoring               the operator's live view; /api/monitoring/* (monitoring's API)
            POST /api/clicks               -> 202, a tracked link click
@@ -57,6 +59,8 @@ from services.frontend.api import (
     upload_page,
     uploads,
 )
+from services.frontend.api.images import ImageUrlSettings, ImageVariants
+from services.frontend.api.images import router as images_router
 from services.frontend.api.metrics import MetricsAddress
 from services.frontend.api.monitoring import MonitoringAddress
 from services.frontend.api.webhooks import Webhooks
@@ -145,6 +149,7 @@ class FrontendConfig(ServiceConfig):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     shares: ShareSettings = Field(default_factory=ShareSettings)
     direct_uploads: DirectUploadSettings = Field(default_factory=DirectUploadSettings)
+    image_urls: ImageUrlSettings = Field(default_factory=ImageUrlSettings)
 
     def http(self) -> FrontendSettings:
         return self.frontend
@@ -176,6 +181,9 @@ async def setup(config: FrontendConfig, runtime: Runtime) -> AsyncIterator[Wirin
         runtime.app.state.direct_uploads = direct_uploads
         runtime.app.state.delivery = Delivery(store, DownloadSigner(config.storage), config.delivery)
         runtime.app.state.shares = ShareStore(engine, config.shares)
+        runtime.app.state.image_variants = ImageVariants(
+            store, job_store, config.image_urls, config.limits.max_image_pixels, registry
+        )
         runtime.app.state.webhooks = Webhooks(WebhookStore(engine), config.webhooks)
         runtime.app.state.context = FrontendContext(
             runtime.identity.instance_id,
@@ -231,6 +239,7 @@ def add_routes(app: FastAPI, config: FrontendConfig, instance_id: str) -> Collec
         app.include_router(router)
     app.include_router(playback.router)
     app.include_router(webhooks_router)
+    app.include_router(images_router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="site")
     return registry
 

@@ -204,6 +204,8 @@ class LocalStack:
                 "PYTHONUNBUFFERED": "1",
                 # Local receivers (a developer's, the tests') listen on loopback; compose forbids it.
                 "WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true",
+                # Signs /img URLs (compose requires a real one in .env); a fixed one for local runs.
+                "IMAGE_URL_SECRET": env.get("IMAGE_URL_SECRET", "reencode-local-image-urls"),
             }
         )
         env.update(config.service_env)

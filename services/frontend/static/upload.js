@@ -15,6 +15,8 @@ const deleteButton = document.getElementById("delete");
 const dialog = document.getElementById("confirm-delete");
 const player = document.getElementById("player");
 const image = document.getElementById("image");
+const avifSource = document.getElementById("image-avif");
+const webpSource = document.getElementById("image-webp");
 const noPreview = document.getElementById("no-preview");
 const table = document.getElementById("renditions");
 const noRenditions = document.getElementById("no-renditions");
@@ -72,18 +74,31 @@ async function showVideo(url, poster) {
 }
 
 function showImage(job) {
-  // The largest rendition that still fits a page; the thumbnail when nothing else exists.
-  const images = job.renditions.filter((r) => r.content_type.startsWith("image/"));
+  // The largest WebP that still fits a page (the thumbnail when nothing else exists), in a <picture>:
+  // the AVIF of that size first, then the WebP, and the JPEG for browsers that decode neither.
+  const all = job.renditions.filter((r) => r.content_type.startsWith("image/"));
+  const webps = all.filter((r) => r.content_type === "image/webp");
+  const images = webps.length ? webps : all;
   if (!images.length) return;
   const fitting = images.filter((r) => r.width <= 1600);
   const best = (fitting.length ? fitting : images).reduce((a, b) => (b.width > a.width ? b : a));
   if (image.dataset.src === best.url) return;
   image.dataset.src = best.url;
-  image.src = best.url;
+  const avif = all.find((r) => r.name === `${best.name}-avif`);
+  const jpeg = all.find((r) => r.content_type === "image/jpeg");
+  setSource(avifSource, avif);
+  setSource(webpSource, best.content_type === "image/webp" ? best : null);
+  image.src = (jpeg || best).url;
   image.width = best.width;
   image.height = best.height;
   image.hidden = false;
   noPreview.hidden = true;
+}
+
+// A <source> without srcset is skipped: the browser goes on to the next one.
+function setSource(source, rendition) {
+  if (rendition) source.srcset = rendition.url;
+  else source.removeAttribute("srcset");
 }
 
 function renderRenditions(job) {

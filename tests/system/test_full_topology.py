@@ -125,6 +125,31 @@ def test_an_upload_over_nginxs_old_cap_reaches_the_frontend(full: FullTopology) 
         assert "detail" in response.json()
 
 
+def padded_video(total_bytes: int) -> bytes:
+    """A short valid MP4 grown to `total_bytes` with a trailing top-level `free` box: a video that
+    large as far as the body limits go, and still quick to encode."""
+    video = video_bytes(seconds=2, width=320, height=240)
+    padding = total_bytes - len(video)
+    return video + padding.to_bytes(4, "big") + b"free" + bytes(padding - 8)
+
+
+def test_a_video_over_100_mb_goes_through_nginx_in_one_post_and_ends_done(full: FullTopology) -> None:
+    with client(full) as http:
+        sign_up(http)
+        video = padded_video(101 * 1024 * 1024)
+        accepted = http.post("/api/uploads", files={"file": ("big.mp4", video, "video/mp4")}, timeout=300)
+        assert accepted.status_code == 202, accepted.text[:300]
+        job_id = accepted.json()["job_id"]
+        job = eventually(
+            lambda: http.get(f"/api/jobs/{job_id}").json(),
+            until=lambda job: job["status"] in ("done", "failed"),
+            timeout=300,
+            what=f"the 101 MiB video {job_id} finished",
+        )
+        assert job["status"] == "done", job
+        assert job["size_bytes"] == len(video)
+
+
 def test_a_jobs_events_arrive_through_nginx_while_it_runs(full: FullTopology) -> None:
     with client(full) as http:
         sign_up(http)

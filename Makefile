@@ -69,6 +69,9 @@ bench-video: install ## A 60 s 1080p25 clip in chunks: time to playable and to d
 bench-nginx: install ## Requests per second through nginx with two frontends vs. one frontend directly
 	$(PY) -m bench.nginx
 
+bench-images-on-demand: install ## /img: cached variants per second, and a miss against a plain Pillow resize
+	$(PY) -m bench.images_on_demand
+
 bench-delivery: install ## The frontend's memory while a 1 GiB rendition is downloaded through its redirect
 	$(PY) -m bench.delivery
 

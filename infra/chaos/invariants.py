@@ -142,7 +142,7 @@ def rendition_set_problems(
     other object under its prefix must be bookkeeping or part of its HLS package."""
     listed = {rendition.key for rendition in renditions}
     missing = sorted(listed - stored) if renditions else [f"{job_id}: no renditions listed"]
-    allowed_prefixes = [f"{job_id}/tasks/"]
+    allowed_prefixes = [f"{job_id}/tasks/", f"{job_id}/variants/"]  # sizes on demand (/img)
     if any(rendition.name == "hls" for rendition in renditions):
         allowed_prefixes += [f"{job_id}/hls/{rendition.name}/" for rendition in renditions]
     allowed = listed | {f"{job_id}/{name}" for name in BOOKKEEPING}

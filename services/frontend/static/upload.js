@@ -142,8 +142,75 @@ function render(job) {
   // later chunks are appended to its playlists.
   if (job.stream_url) showVideo(job.stream_url, job.renditions.find((r) => r.name === "poster"));
   else if (job.kind === "image") showImage(job);
+  showStoryboard(job);
   if (job.duration_s != null) addFact("Duration", `${job.duration_s.toFixed(1)} s`);
   if (job.codecs) addFact("Codecs", [].concat(job.codecs).join(", "));
+}
+
+// Hover previews: the storyboard (a WebVTT track naming a tile of the sprite for each stretch of
+// time) over a timeline under the player; a click there jumps to that moment.
+let storyboardShown = false;
+async function showStoryboard(job) {
+  const track = job.renditions.find((r) => r.name === "storyboard");
+  const sprite = job.renditions.find((r) => r.name === "sprite");
+  if (!track || !sprite || storyboardShown) return;
+  storyboardShown = true;
+  let cues = [];
+  try {
+    const response = await fetch(track.url);
+    if (response.ok) cues = parseStoryboard(await response.text());
+  } catch {
+    return; // no previews; the player works without them
+  }
+  if (!cues.length) return;
+  const total = cues[cues.length - 1].end;
+  const timeline = document.createElement("div");
+  timeline.id = "storyboard";
+  timeline.className = "storyboard";
+  timeline.title = "Hover for a preview; click to jump there";
+  const thumb = document.createElement("div");
+  thumb.className = "storyboard-thumb";
+  thumb.hidden = true;
+  timeline.append(thumb);
+  player.after(timeline);
+  const momentAt = (event) => {
+    const box = timeline.getBoundingClientRect();
+    return Math.min(Math.max((event.clientX - box.left) / box.width, 0), 1) * total;
+  };
+  timeline.addEventListener("mousemove", (event) => {
+    const at = momentAt(event);
+    const cue = cues.find((c) => at < c.end) || cues[cues.length - 1];
+    const [x, y, w, h] = cue.xywh;
+    const box = timeline.getBoundingClientRect();
+    Object.assign(thumb.style, {
+      width: `${w}px`,
+      height: `${h}px`,
+      backgroundImage: `url("${sprite.url}")`,
+      backgroundPosition: `-${x}px -${y}px`,
+      left: `${Math.min(Math.max(event.clientX - box.left - w / 2, 0), Math.max(box.width - w, 0))}px`,
+    });
+    thumb.dataset.tile = cue.xywh.join(",");
+    thumb.hidden = false;
+  });
+  timeline.addEventListener("mouseleave", () => { thumb.hidden = true; });
+  timeline.addEventListener("click", (event) => { player.currentTime = momentAt(event); });
+}
+
+function parseStoryboard(text) {
+  const cues = [];
+  for (const block of text.replace(/\r/g, "").split(/\n\n+/)) {
+    const lines = block.trim().split("\n");
+    const timing = lines.findIndex((line) => line.includes("-->"));
+    const tile = timing >= 0 && (lines[timing + 1] || "").match(/#xywh=(\d+),(\d+),(\d+),(\d+)/);
+    if (!tile) continue;
+    const [start, end] = lines[timing].split("-->").map(vttSeconds);
+    cues.push({ start, end, xywh: tile.slice(1).map(Number) });
+  }
+  return cues;
+}
+
+function vttSeconds(stamp) {
+  return stamp.trim().split(/\s/)[0].split(":").map(Number).reduce((total, part) => total * 60 + part, 0);
 }
 
 function addFact(name, value) {

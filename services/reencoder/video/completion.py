@@ -205,7 +205,8 @@ class VideoJobCompletion:
         results = [
             self._result(job_id, task.task_id)
             for task in (*plan.tasks, *plan.assembly)
-            if task.kind in (VideoTaskKind.PREVIEW, VideoTaskKind.ASSEMBLE)
+            # The first chunk brings the poster.
+            if task.kind in (VideoTaskKind.PREVIEW, VideoTaskKind.ASSEMBLE) or task is plan.tasks[0]
         ]
         master_key = keys.master_playlist_key(job_id)
         master = store.stat(store.renditions_bucket, master_key)

@@ -41,6 +41,11 @@ def sprite_key(job_id: str) -> str:
     return f"{job_id}/sprite.jpg"
 
 
+def storyboard_key(job_id: str) -> str:
+    """The WebVTT thumbnails track over the sprite (`sprite.jpg` beside it)."""
+    return f"{job_id}/storyboard.vtt"
+
+
 def hls_file_key(job_id: str, name: str, file: str) -> str:
     """One file of a variant (or of the audio rendition): `index.m3u8`, `init.mp4`, `seg_NNNNN.m4s`."""
     return f"{hls_prefix(job_id, name)}{file}"

@@ -25,6 +25,8 @@ from services.reencoder.storage_outages import storage_outages_are_infrastructur
 from services.reencoder.timing import PhaseTimer, TimingReporter
 from services.reencoder.video import fmp4, keys
 from services.reencoder.video.commands import (
+    SPRITE_COLUMNS,
+    SPRITE_ROWS,
     assemble_command,
     audio_command,
     chunk_command,
@@ -39,9 +41,10 @@ from services.reencoder.video.ffmpeg_runner import (
     run_ffmpeg,
 )
 from services.reencoder.video.hls import media_playlist, segment_durations
-from services.reencoder.video.ladder import THUMBNAIL_EDGE, fit_long_edge
+from services.reencoder.video.ladder import THUMBNAIL_EDGE, fit_long_edge, plan_preview
 from services.reencoder.video.probe import run_ffprobe
 from services.reencoder.video.results import Segment, TaskResult
+from services.reencoder.video.storyboard import storyboard_vtt
 from shared.events import (
     VIDEO_PROGRESS,
     VIDEO_TASKS_FINISHED,
@@ -62,6 +65,7 @@ log = logging.getLogger(__name__)
 
 MP4 = "video/mp4"
 JPEG = "image/jpeg"
+VTT = "text/vtt"
 M3U8 = HLS_CONTENT_TYPES[".m3u8"]
 M4S = HLS_CONTENT_TYPES[".m4s"]
 #: The name of the audio rendition (its folder beside the rungs' and its task id).
@@ -248,7 +252,7 @@ class VideoTaskHandler:
         for output in task.outputs:
             folder = out / output.name
             init = (folder / "init.mp4").read_bytes()
-            codecs[output.name] = fmp4.avc_codec_string(init)
+            codecs[output.name] = fmp4.codec_string(init)
             ticks = round(task.start_s * fmp4.timescale(init))
             segments[output.name] = await self._store_segments(
                 task, timer, output.name, folder, partial(fmp4.shift, ticks=ticks)
@@ -259,8 +263,38 @@ class VideoTaskHandler:
                 )
         if not all(segments.values()):
             raise EncodeFailed("ffmpeg could not decode a single frame of the video")
+        # The poster with the first chunk: there when the video becomes playable.
+        renditions = (await self._poster(task, source, scratch, timer),) if task.chunk == 0 else ()
         return TaskResult(
-            task_id=task.task_id, worker_id=self.worker_id, renditions=(), segments=segments, codecs=codecs
+            task_id=task.task_id,
+            worker_id=self.worker_id,
+            renditions=renditions,
+            segments=segments,
+            codecs=codecs,
+        )
+
+    async def _poster(
+        self, task: VideoTaskRequested, source: Path, scratch: Path, timer: PhaseTimer
+    ) -> Rendition:
+        """A frame a little into the video (the very first is often black), at the preview's size."""
+        output = plan_preview(task.output.width, task.output.height)
+        poster, at_s = scratch / "poster.jpg", min(1.0, task.duration_s / 10)
+        with timer.phase("encode"):
+            await run_ffmpeg(
+                poster_command(source, poster, output, at_s, self.ffmpeg),
+                timeout_s=self.limits.task_timeout_s,
+            )
+        if not poster.exists() or poster.stat().st_size == 0:
+            raise EncodeFailed("ffmpeg could not decode a single frame of the video")
+        key = keys.poster_key(task.job_id)
+        await self._upload(timer, key, poster, JPEG)
+        return Rendition(
+            name="poster",
+            content_type=JPEG,
+            width=output.width,
+            height=output.height,
+            bytes=poster.stat().st_size,
+            key=key,
         )
 
     async def _audio(
@@ -377,32 +411,34 @@ class VideoTaskHandler:
     async def _previews(
         self, task: VideoTaskRequested, source: Path, scratch: Path, timer: PhaseTimer
     ) -> tuple[Rendition, ...]:
+        """The sprite over the whole video and its storyboard (the poster comes with the first chunk)."""
         output, timeout_s = task.output, self.limits.task_timeout_s
-        poster, sprite = scratch / "poster.jpg", scratch / "sprite.jpg"
-        # A frame a little into the video: the very first is often black.
-        at_s = min(1.0, task.duration_s / 10)
+        sprite = scratch / "sprite.jpg"
         with timer.phase("encode"):
-            await run_ffmpeg(poster_command(source, poster, output, at_s, self.ffmpeg), timeout_s=timeout_s)
             thumbnail = fit_long_edge(output.width, output.height, THUMBNAIL_EDGE)
             await run_ffmpeg(
                 sprite_command(source, sprite, thumbnail, task.duration_s, self.ffmpeg), timeout_s=timeout_s
             )
-            for path in (poster, sprite):
-                if not path.exists() or path.stat().st_size == 0:
-                    raise EncodeFailed("ffmpeg could not decode a single frame of the video")
+            if not sprite.exists() or sprite.stat().st_size == 0:
+                raise EncodeFailed("ffmpeg could not decode a single frame of the video")
             sprite_size = await self._picture_size(sprite)
+        storyboard = scratch / "storyboard.vtt"
+        storyboard.write_text(
+            storyboard_vtt(task.duration_s, thumbnail, SPRITE_COLUMNS, SPRITE_ROWS, sprite_uri="sprite.jpg")
+        )
         made = (
-            ("poster", poster, keys.poster_key(task.job_id), (output.width, output.height)),
-            ("sprite", sprite, keys.sprite_key(task.job_id), sprite_size),
+            ("sprite", sprite, keys.sprite_key(task.job_id), sprite_size, JPEG),
+            # The sprite's tiles by time: the player's hover previews on the timeline.
+            ("storyboard", storyboard, keys.storyboard_key(task.job_id), thumbnail, VTT),
         )
         await self._before_upload(task)
         renditions = []
-        for name, path, key, (width, height) in made:
-            await self._upload(timer, key, path, JPEG)
+        for name, path, key, (width, height), content_type in made:
+            await self._upload(timer, key, path, content_type)
             renditions.append(
                 Rendition(
                     name=name,
-                    content_type=JPEG,
+                    content_type=content_type,
                     width=width,
                     height=height,
                     bytes=path.stat().st_size,
@@ -533,7 +569,7 @@ class VideoTaskHandler:
     def _remove_own_outputs(self, task: VideoTaskRequested) -> None:
         job_id, name = task.job_id, task.output.name
         if task.kind == VideoTaskKind.PREVIEW:
-            for key in (keys.poster_key(job_id), keys.sprite_key(job_id)):
+            for key in (keys.sprite_key(job_id), keys.storyboard_key(job_id)):
                 self.store.remove_prefix(self.store.renditions_bucket, key)
             return
         if task.kind == VideoTaskKind.ASSEMBLE:
@@ -541,6 +577,12 @@ class VideoTaskHandler:
         elif task.kind == VideoTaskKind.AUDIO:
             remove_outputs(self.store, keys.hls_prefix(job_id, AUDIO))
         else:
+            if task.chunk == 0:
+                # The first chunk also stores the poster and every rung's init segment.
+                self.store.remove_prefix(self.store.renditions_bucket, keys.poster_key(job_id))
+                for output in task.outputs:
+                    init = keys.hls_file_key(job_id, output.name, "init.mp4")
+                    self.store.remove_prefix(self.store.renditions_bucket, init)
             # Only this chunk's segments: the other chunks' belong to other tasks.
             for output in task.outputs:
                 for key in self.store.list_keys(

@@ -279,6 +279,8 @@ class VideoOutput(BaseModel):
     height: int
     video_kbps: int = 0
     audio_kbps: int = 0
+    #: The video codec of a rung: H.264, or AV1 for the optional AV1 variant of the top rung.
+    codec: Literal["h264", "av1"] = "h264"
 
 
 class VideoTaskRequested(Event):

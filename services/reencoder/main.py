@@ -104,6 +104,7 @@ async def setup(config: ReencoderConfig, runtime: Runtime) -> AsyncIterator[Wiri
                 settings.scratch_dir,
                 ffprobe=video.ffprobe_binary,
                 chunk_s=config.chunks.chunk_s,
+                av1=config.chunks.av1,
             ),
         )
         tasks = VideoTaskHandler(

@@ -25,6 +25,8 @@ class ChunkSettings(BaseSettings):
 
     #: Seconds of video per chunk task: a whole number of HLS segments (VIDEO_HLS_SEGMENT_S).
     chunk_s: int = 8
+    #: VIDEO_AV1: also an AV1 (SVT-AV1) variant of the top rung, in the same decode as the H.264 rungs.
+    av1: bool = False
 
 
 @dataclass(frozen=True)

@@ -108,3 +108,21 @@ def avc_codec_string(init: bytes) -> str:
         raise NotFragmentedMp4("the init segment has no H.264 configuration (avcC)")
     profile, constraints, level = init[at + 5], init[at + 6], init[at + 7]
     return f"avc1.{profile:02x}{constraints:02x}{level:02x}"
+
+
+def av1_codec_string(init: bytes) -> str:
+    """`av01.P.LLT.DD` (the AV1 codec ISO media file format binding) of an AV1 init segment, from its
+    configuration record (`av1C`): profile, level, tier and bit depth."""
+    at = init.find(b"av1C")
+    if at < 0 or at + 8 > len(init):
+        raise NotFragmentedMp4("the init segment has no AV1 configuration (av1C)")
+    profile, level = init[at + 5] >> 5, init[at + 5] & 0x1F
+    flags = init[at + 6]
+    tier = "H" if flags & 0x80 else "M"
+    depth = 12 if flags & 0x40 and flags & 0x20 else 10 if flags & 0x40 else 8
+    return f"av01.{profile}.{level:02d}{tier}.{depth:02d}"
+
+
+def codec_string(init: bytes) -> str:
+    """The RFC 6381 codec string of an H.264 or AV1 init segment."""
+    return av1_codec_string(init) if b"av1C" in init else avc_codec_string(init)

@@ -66,6 +66,16 @@ def plan_ladder(width: int, height: int, ladder: tuple[Rung, ...] = VIDEO_LADDER
     return outputs
 
 
+def with_av1_top(outputs: list[VideoOutput]) -> list[VideoOutput]:
+    """The ladder plus an AV1 variant of its top rung (`<rung>av1`, about 60 % of its bitrate: AV1
+    needs less for the same picture), listed last: players that decode AV1 pick it by its CODECS."""
+    top = outputs[-1]
+    av1 = top.model_copy(
+        update={"name": f"{top.name}av1", "codec": "av1", "video_kbps": top.video_kbps * 6 // 10}
+    )
+    return [*outputs, av1]
+
+
 def plan_preview(width: int, height: int) -> VideoOutput:
     """The poster frame's size (the sprite's thumbnails are derived from it)."""
     w, h = fit_long_edge(width, height, POSTER_EDGE)

@@ -13,7 +13,7 @@ from services.reencoder.scratch import ScratchKind, scratch_folder
 from services.reencoder.storage_outages import storage_outages_are_infrastructure
 from services.reencoder.video.chunks import chunk_task_id, plan_chunks
 from services.reencoder.video.keys import plan_key
-from services.reencoder.video.ladder import plan_ladder, plan_preview
+from services.reencoder.video.ladder import plan_ladder, plan_preview, with_av1_top
 from services.reencoder.video.partitioning import spread_keys
 from services.reencoder.video.probe import VideoProbe, check_limits, probe_video
 from services.reencoder.video.results import JobPlan
@@ -43,17 +43,18 @@ def assembly_task_id(rung: str) -> str:
 
 
 def plan_tasks(
-    job: JobRequested, probe: VideoProbe, *, chunk_s: int = 8, segment_s: int = 4
+    job: JobRequested, probe: VideoProbe, *, chunk_s: int = 8, segment_s: int = 4, av1: bool = False
 ) -> tuple[list[VideoTaskRequested], list[VideoTaskRequested]]:
     """(tasks to start now, tasks for when they are done): one task per chunk (every rung in one
     decode), the audio and the previews; then one MP4 assembly per rung. Keyed to land on
     consecutive partitions, so different workers take them."""
-    outputs = tuple(plan_ladder(probe.width, probe.height))
+    ladder = plan_ladder(probe.width, probe.height)
+    outputs = tuple(with_av1_top(ladder) if av1 else ladder)
     preview = plan_preview(probe.width, probe.height)
     chunks = plan_chunks(probe.duration_s, chunk_s, segment_s)
     audio_share = AUDIO_SHARE if probe.has_audio else 0.0
     chunk_share = 1.0 - audio_share - PREVIEW_SHARE - ASSEMBLY_SHARE
-    top = outputs[-1]
+    top = ladder[-1]  # the H.264 top rung (an AV1 variant of it has the same size and audio)
     common = {
         "correlation_id": job.correlation_id,
         "job_id": job.job_id,
@@ -113,6 +114,8 @@ class VideoJobPlanner:
     ffprobe: str = "ffprobe"
     #: Seconds of video per chunk task (`ChunkSettings.chunk_s`).
     chunk_s: int = 8
+    #: An AV1 variant of the top rung too (`ChunkSettings.av1`).
+    av1: bool = False
 
     @storage_outages_are_infrastructure
     async def __call__(self, job: JobRequested, delivery: Delivery) -> None:
@@ -126,7 +129,9 @@ class VideoJobPlanner:
         except MediaRejected as rejected:
             await self.announcer.fail(job.job_id, job.correlation_id, str(rejected))
             return
-        tasks, assembly = plan_tasks(job, probe, chunk_s=self.chunk_s, segment_s=self.limits.hls_segment_s)
+        tasks, assembly = plan_tasks(
+            job, probe, chunk_s=self.chunk_s, segment_s=self.limits.hls_segment_s, av1=self.av1
+        )
         store = self.announcer.store
         plan = JobPlan(job_id=job.job_id, tasks=tuple(tasks), assembly=tuple(assembly))
         # The plan is stored before any task exists, so completion always knows the whole job.

@@ -223,6 +223,8 @@ async function uploadOne(file, item) {
 }
 
 async function uploadAll(files) {
+  // A file chosen while the page still signs in waits for the session's CSRF token.
+  await signedIn;
   let accepted = 0;
   for (const file of files) {
     const item = fileTemplate.content.firstElementChild.cloneNode(true);
@@ -317,4 +319,4 @@ olderButton.addEventListener("click", () => { offset += PAGE; loadPage(); });
 kindFilter.addEventListener("change", applyFilters);
 statusFilter.addEventListener("change", applyFilters);
 if (new URLSearchParams(location.search).has("deleted")) message.textContent = "The upload was deleted.";
-signInThenLoad();
+const signedIn = signInThenLoad();

@@ -18,7 +18,7 @@
 
   let csrf = "";
   // A restored upload needs the session's CSRF token before it can call the site.
-  const signedIn = fetch("/api/auth/me")
+  const signIn = () => fetch("/api/auth/me")
     .then((r) => (r.ok ? r.json() : {}))
     .then((me) => { csrf = me.csrf_token || csrf; })
     .catch(() => {});
@@ -105,7 +105,7 @@
     if (!files.length) return;
     const message = document.getElementById("upload-message");
     if (message) message.textContent = `Resuming the upload of ${files.map((f) => f.name).join(", ")}…`;
-    signedIn.then(() => uppy.upload());
+    signIn().then(() => uppy.upload());
   });
 
   function restoredDone(name) {

@@ -423,13 +423,13 @@ def test_a_stopped_worker_hands_its_task_back_kills_ffmpeg_and_removes_its_scrat
 
 
 def test_the_page_has_a_player_with_a_vendored_hls_js(site: Site) -> None:
-    script = site.http.get("/vendor/hls/hls.light.min.js")
+    script = site.http.get("/vendor/hls/hls.min.js")
     assert script.status_code == 200
     assert "javascript" in script.headers["content-type"]
     assert site.http.get("/vendor/hls/LICENSE").status_code == 200
     # The page of one upload plays it (tests/system/test_browser.py watches it play in Chromium).
     player = site.http.get("/upload.js").text
-    assert "/vendor/hls/hls.light.min.js" in player
+    assert "/vendor/hls/hls.min.js" in player
     assert (
         'canPlayType("application/vnd.apple.mpegurl")' in player
     )  # native HLS first (Safari), hls.js elsewhere

@@ -8,7 +8,7 @@ const message = document.getElementById("share-message");
 function loadHls() {
   return new Promise((resolve, reject) => {
     const script = document.createElement("script");
-    script.src = "/vendor/hls/hls.light.min.js";
+    script.src = "/vendor/hls/hls.min.js";
     script.onload = () => resolve(window.Hls);
     script.onerror = () => reject(new Error("could not load the HLS player"));
     document.head.append(script);

@@ -620,8 +620,9 @@ class StorageApiCall(BaseModel):
 
 class StorageAuditEntry(Event):
     """MinIO's audit log entry (its JSON, not ours): one storage API call, published by MinIO's
-    Kafka audit target (`audit_kafka`: infra/local/storage_events.py, compose's storage-init). Request and response headers are not kept: they carry
-    signatures. The correlation id is the caller's `X-Correlation-Id` header when it sent one."""
+    Kafka audit target (`audit_kafka`: infra/local/storage_events.py, compose's storage-init).
+    Request and response headers are not kept: they carry signatures. The correlation id is the
+    caller's `X-Correlation-Id` header when it sent one."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 

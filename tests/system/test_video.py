@@ -13,14 +13,17 @@ import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
+import httpx
 import pytest
 
 from infra.local.stack import LocalStack
 from services.reencoder.main import TASKS
+from services.reencoder.video import fmp4
 from shared.events import JOBS_STATUS, VIDEO_PROGRESS, JobStatus
 from tests.eventually import eventually
 from tests.system.conftest import Site, read_topic, start_site
@@ -47,11 +50,53 @@ LIMITS = {
 ONE_CHUNK_TASKS = {"chunk-00000", "audio", "preview", "mp4-360p", "mp4-720p"}
 
 
+@dataclass(frozen=True)
+class FfmpegLog:
+    """The module's workers run the real ffmpeg through a wrapper that logs each command line (so
+    tests count encodes) and waits while a hold file names a pattern its command line contains."""
+
+    wrapper: Path
+    log: Path
+    holds: Path
+
+    def commands(self, needle: str) -> list[str]:
+        lines = self.log.read_text().splitlines() if self.log.exists() else []
+        return [line for line in lines if needle in line]
+
+    def encodes(self, needle: str) -> list[str]:
+        """The encodes (HLS outputs; not the poster's one frame) whose command line names `needle`."""
+        return [line for line in self.commands(needle) if "index.m3u8" in line]
+
+    def hold(self, pattern: str) -> Path:
+        """Until the returned file is removed, ffmpeg commands containing `pattern` wait to start."""
+        hold = self.holds / f"hold-{len(list(self.holds.iterdir()))}"
+        hold.write_text(pattern)
+        return hold
+
+
 @pytest.fixture(scope="module")
-def site(stack: LocalStack) -> Iterator[Site]:
+def ffmpeg_log(tmp_path_factory: pytest.TempPathFactory) -> FfmpegLog:
+    folder = tmp_path_factory.mktemp("ffmpeg")
+    log, holds, wrapper = folder / "commands.log", folder / "holds", folder / "ffmpeg"
+    holds.mkdir()
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {log}\n'
+        f"for hold in {holds}/*; do\n"
+        '  [ -e "$hold" ] || continue\n'
+        '  case "$*" in *"$(cat "$hold")"*) while [ -e "$hold" ]; do sleep 0.2; done;; esac\n'
+        "done\n"
+        f'exec {ffmpeg_binary()} "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    return FfmpegLog(wrapper, log, holds)
+
+
+@pytest.fixture(scope="module")
+def site(stack: LocalStack, ffmpeg_log: FfmpegLog) -> Iterator[Site]:
     """Frontend and friends, and two video workers (tests that need other workers swap them)."""
     saved = dict(stack.config.service_env)
-    stack.config.service_env.update(LIMITS)
+    stack.config.service_env.update({**LIMITS, "VIDEO_FFMPEG_BINARY": str(ffmpeg_log.wrapper)})
     running = start_site(stack, reencoders=0)
     try:
         start_workers(running, WORKERS)
@@ -114,6 +159,19 @@ def attributes(tag: str) -> dict[str, str]:
     return {key: value.strip('"') for key, value in re.findall(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)', body)}
 
 
+def fetch_media(url: str) -> bytes:
+    """A segment or init segment by the presigned URL a playlist names, fetched as a player does:
+    with no credentials of the site (storage refuses a request signed twice, by query and header)."""
+    with httpx.Client(timeout=30) as player:
+        response = player.get(url)
+    assert response.status_code == 200, (url, response.text[:300])
+    return response.content
+
+
+def extinf_seconds(tag: str) -> float:
+    return float(tag.split(":", 1)[1].split(",")[0])
+
+
 def stored_keys(site: Site, job_id: str) -> set[str]:
     return {
         key.removeprefix(f"{job_id}/")
@@ -145,7 +203,7 @@ def test_video_gets_an_h264_ladder_hls_package_and_previews(site: Site) -> None:
     assert job["kind"] == "video"
     assert job["progress"] == 1.0
     renditions = {r["name"]: r for r in job["renditions"]}
-    assert set(renditions) == {"poster", "sprite", "360p", "720p", "hls"}
+    assert set(renditions) == {"poster", "sprite", "storyboard", "360p", "720p", "hls"}
 
     for name, size in (("360p", (640, 360)), ("720p", (1280, 720))):
         rendition = renditions[name]
@@ -168,6 +226,14 @@ def test_video_gets_an_h264_ladder_hls_package_and_previews(site: Site) -> None:
     assert (renditions["poster"]["width"], renditions["poster"]["height"]) == (1280, 720)
     sprite = ffprobe(site.http.get(renditions["sprite"]["url"]).content)["streams"][0]
     assert (sprite["width"], sprite["height"]) == (5 * 160, 2 * 90)  # a 5x2 grid of thumbnails
+    storyboard = site.http.get(renditions["storyboard"]["url"])
+    assert storyboard.headers["content-type"].startswith("text/vtt")
+    cues = [line for line in storyboard.text.splitlines() if "#xywh=" in line]
+    assert cues[0] == "sprite.jpg#xywh=0,0,160,90"
+    assert cues[-1] == "sprite.jpg#xywh=640,90,160,90"
+    assert len(cues) == 10
+    last_end = storyboard.text.split(" --> ")[-1].split()[0]  # the last tile runs to the end
+    assert abs(float(last_end.rsplit(":", 1)[1]) - 3.0) < 0.1
 
     master_url = renditions["hls"]["url"]
     master = site.http.get(master_url)
@@ -191,17 +257,14 @@ def test_video_gets_an_h264_ladder_hls_package_and_previews(site: Site) -> None:
         assert '#EXT-X-MAP:URI="' in variant.text
         segments = parse_playlist(variant.text)
         assert abs(sum(float(t.split(":")[1].split(",")[0]) for t, _ in segments) - 3.0) < 0.05
-        name = uri.split("/")[-2]
         for _tag, segment_uri in segments:
-            # Read from storage: how the site hands segments out (presigned or not) is tested with it.
-            file = segment_uri.split("?")[0].rsplit("/", 1)[-1]
-            segment = site.store.read_range(site.store.renditions_bucket, f"{job_id}/hls/{name}/{file}", 0, 8)
-            assert segment[4:8] == b"styp"  # a CMAF segment
+            assert fetch_media(urljoin(variant_url, segment_uri))[4:8] == b"styp"  # a CMAF segment
     assert "#EXT-X-MEDIA:TYPE=AUDIO" in master.text
 
     # One set of outputs under deterministic keys, markers and the manifest.
     keys = stored_keys(site, job_id)
-    assert {"poster.jpg", "sprite.jpg", "video/360p.mp4", "video/720p.mp4", "hls/master.m3u8"} <= keys
+    assert {"poster.jpg", "sprite.jpg", "storyboard.vtt", "video/360p.mp4", "video/720p.mp4"} <= keys
+    assert "hls/master.m3u8" in keys
     assert {"manifest.json", "plan.json"} | {f"tasks/{task}.json" for task in ONE_CHUNK_TASKS} <= keys
     assert {
         f"hls/{name}/{file}" for name in ("360p", "720p", "audio") for file in ("index.m3u8", "init.mp4")
@@ -355,7 +418,7 @@ def test_an_ffmpeg_that_hangs_is_killed_at_the_task_timeout(site: Site, tmp_path
         start_workers(site, WORKERS)
 
 
-def test_worker_killed_mid_encode_task_is_redone_by_another_once(site: Site) -> None:
+def test_worker_killed_mid_encode_task_is_redone_by_another_once(site: Site, ffmpeg_log: FfmpegLog) -> None:
     job_id = upload_video(site, video_bytes(seconds=8, width=1280, height=720), "long.mp4")
     encoding = eventually(
         lambda: [
@@ -369,6 +432,10 @@ def test_worker_killed_mid_encode_task_is_redone_by_another_once(site: Site) -> 
     )
     victim = encoding[0].worker_id
     site.stack.services[victim].kill()
+    finished_before = {
+        key.rsplit("/", 1)[-1].removesuffix(".json")
+        for key in site.store.list_keys(site.store.renditions_bucket, f"{job_id}/tasks/chunk-")
+    }
     try:
         job = site.wait_for(job_id, timeout=300)
         assert job["status"] == "done", job["error"]
@@ -377,18 +444,21 @@ def test_worker_killed_mid_encode_task_is_redone_by_another_once(site: Site) -> 
         done = [e for e in read_topic(site.stack, JOBS_STATUS, 2) if e.job_id == job_id]
         assert [e.status for e in done].count(JobStatus.DONE) == 1
         names = sorted(r["name"] for r in job["renditions"])
-        assert names == ["360p", "720p", "hls", "poster", "sprite"]
-        assert (
-            abs(float(ffprobe(site.http.get(job["renditions"][1]["url"]).content)["format"]["duration"]) - 8)
-            < 0.1
-        )
+        assert names == ["360p", "720p", "hls", "poster", "sprite", "storyboard"]
+        top = next(r["url"] for r in job["renditions"] if r["name"] == "720p")
+        assert abs(float(ffprobe(site.http.get(top).content)["format"]["duration"]) - 8) < 0.1
         master_url = next(r["url"] for r in job["renditions"] if r["name"] == "hls")
         variant = site.http.get(urljoin(master_url, "hls/720p/index.m3u8"))
-        listed = {uri for _tag, uri in parse_playlist(variant.text)}
+        # The playlist names each segment by a presigned URL: compare file names.
+        listed = {urlsplit(uri).path.rsplit("/", 1)[-1] for _tag, uri in parse_playlist(variant.text)}
         stored = {
             k.removeprefix("hls/720p/") for k in stored_keys(site, job_id) if k.startswith("hls/720p/seg_")
         }
         assert stored == listed, "segments of two encodes were mixed"
+        # Only the killed chunk was encoded again; chunks done before the kill were not.
+        assert len(ffmpeg_log.encodes(f"{job_id}-chunk-00001")) == 2
+        for chunk in finished_before:
+            assert len(ffmpeg_log.encodes(f"{job_id}-{chunk}")) == 1, chunk
     finally:
         stop_workers(site, WORKERS)
         start_workers(site, WORKERS)
@@ -458,4 +528,136 @@ def test_when_one_chunk_fails_the_others_stop_and_nothing_is_left(site: Site, tm
         assert not [e for e in progress if e.task_id.startswith("mp4-")], "MP4s assembled for nothing"
     finally:
         stop_workers(site, names)
+        start_workers(site, WORKERS)
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One media playlist of a package, as a player reads it."""
+
+    text: str
+    #: (seconds, absolute URL) of each segment, in order.
+    segments: list[tuple[float, str]]
+    init_url: str
+
+    @property
+    def seconds(self) -> float:
+        return sum(seconds for seconds, _url in self.segments)
+
+    def starts_s(self) -> list[float]:
+        """When each segment starts on the timeline, read from the segment itself (tfdt)."""
+        scale = fmp4.timescale(fetch_media(self.init_url))
+        return [fmp4.decode_time(fetch_media(url)) / scale for _seconds, url in self.segments]
+
+
+def read_package(site: Site, master_url: str) -> tuple[str, dict[str, Rendition]]:
+    """The master playlist and every media playlist it names (variants and audio), by name."""
+    master = site.http.get(master_url)
+    assert master.status_code == 200, master.text
+    assert master.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    assert "no-cache" in master.headers["cache-control"]
+    uris = [uri for _tag, uri in parse_playlist(master.text)]
+    uris += re.findall(r'#EXT-X-MEDIA:.*URI="([^"]+)"', master.text)
+    renditions = {}
+    for uri in uris:
+        url = urljoin(str(master.url), uri)
+        answer = site.http.get(url)
+        assert answer.status_code == 200, url
+        assert "no-cache" in answer.headers["cache-control"], "a growing playlist must not be kept"
+        init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', answer.text)
+        assert init is not None
+        segments = [(extinf_seconds(tag), urljoin(url, file)) for tag, file in parse_playlist(answer.text)]
+        renditions[uri.split("/")[-2]] = Rendition(answer.text, segments, urljoin(url, init.group(1)))
+    return master.text, renditions
+
+
+def test_a_clip_in_chunks_plays_while_it_encodes_and_ends_as_one_video(
+    site: Site, ffmpeg_log: FfmpegLog
+) -> None:
+    """12 s in chunks of 4 s (segments of 2 s); the last chunk is held back until the package has
+    been read as a player reads it while the job runs."""
+    frame_s = 1 / 25
+    held = ffmpeg_log.hold("-ss 8.000")  # the last chunk's encode waits
+    try:
+        job_id = upload_video(site, video_bytes(seconds=12, width=1280, height=720), "chunks.mp4")
+        running = eventually(
+            lambda: site.http.get(f"/api/jobs/{job_id}").json(),
+            until=lambda job: job["playable_at"] is not None or job["status"] in ("done", "failed"),
+            timeout=240,
+            what="the job playable",
+        )
+        assert running["status"] == "processing", running["error"]
+        assert running["stream_url"] is not None
+        with site.http.stream("GET", f"/api/jobs/{job_id}/events", timeout=30) as events:
+            first = next(line for line in events.iter_lines() if line.startswith("data: "))
+        assert json.loads(first.removeprefix("data: "))["playable_at"] == running["playable_at"]
+
+        master, playing = read_package(site, running["stream_url"])
+        assert set(playing) == {"360p", "720p", "audio"}
+        assert '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio"' in master
+        for name in ("360p", "720p"):
+            assert "#EXT-X-PLAYLIST-TYPE:EVENT" in playing[name].text
+            assert "#EXT-X-ENDLIST" not in playing[name].text, "the last chunk is still held back"
+            assert 2 <= len(playing[name].segments) <= 4  # chunks 0 (and 1), not the held one
+            assert fetch_media(playing[name].segments[0][1])[4:8] == b"styp"
+        assert "#EXT-X-ENDLIST" in playing["audio"].text  # the audio is encoded in one go
+        assert site.http.get(f"/api/jobs/{job_id}").json()["status"] == "processing"
+    finally:
+        held.unlink()
+
+    job = site.wait_for(job_id, timeout=240)
+    assert job["status"] == "done", job["error"]
+    assert job["playable_at"] is not None
+    assert job["stream_url"] == next(r["url"] for r in job["renditions"] if r["name"] == "hls")
+    _master, package = read_package(site, job["stream_url"])
+    video = {name: package[name] for name in ("360p", "720p")}
+    for rendition in package.values():
+        assert "#EXT-X-ENDLIST" in rendition.text
+        assert abs(rendition.seconds - 12) < frame_s, "the segments add up to the clip, within a frame"
+    # Switching works: every rung cuts at the same moments, each segment where the one before ends.
+    assert [s for s, _ in video["360p"].segments] == [s for s, _ in video["720p"].segments]
+    starts = video["720p"].starts_s()
+    assert starts == video["360p"].starts_s()
+    listed = list(itertools.accumulate([s for s, _ in video["720p"].segments], initial=0.0))[:-1]
+    assert all(abs(read - expected) < frame_s for read, expected in zip(starts, listed, strict=True))
+    # The audio covers the clip without a gap between its segments.
+    audio_starts = package["audio"].starts_s()
+    audio_listed = list(
+        itertools.accumulate([s for s, _ in package["audio"].segments], initial=audio_starts[0])
+    )[:-1]
+    assert all(abs(read - expected) < 0.03 for read, expected in zip(audio_starts, audio_listed, strict=True))
+
+    for name in ("360p", "720p"):
+        report = ffprobe(
+            site.http.get(next(r["url"] for r in job["renditions"] if r["name"] == name)).content
+        )
+        assert abs(float(report["format"]["duration"]) - 12) < 0.1
+        assert stream(report, "audio") is not None
+    # Each chunk was encoded once (every rung in that one decode), the audio once.
+    for chunk in range(3):
+        assert len(ffmpeg_log.encodes(f"{job_id}-chunk-{chunk:05d}")) == 1
+    assert len(ffmpeg_log.encodes(f"{job_id}-audio")) == 1
+
+
+def test_the_av1_variant_of_the_top_rung_is_in_the_master_with_its_codec(site: Site) -> None:
+    stop_workers(site, WORKERS)
+    try:
+        start_workers(site, ("video-av1",), {"VIDEO_AV1": "true"})
+        job_id = upload_video(site, video_bytes(seconds=2, width=640, height=360), "av1.mp4")
+        job = site.wait_for(job_id, timeout=240)
+        assert job["status"] == "done", job["error"]
+        master = site.http.get(job["stream_url"]).text
+        variants = {uri.split("/")[-2]: attributes(tag) for tag, uri in parse_playlist(master)}
+        assert set(variants) == {"360p", "360pav1"}
+        assert variants["360p"]["CODECS"].startswith("avc1.64")
+        assert re.fullmatch(r"av01\.0\.\d\dM\.08,mp4a\.40\.2", variants["360pav1"]["CODECS"])
+        assert variants["360pav1"]["RESOLUTION"] == variants["360p"]["RESOLUTION"] == "640x360"
+        download = next(r["url"] for r in job["renditions"] if r["name"] == "360pav1")
+        report = ffprobe(site.http.get(download).content)
+        video = stream(report, "video")
+        assert video is not None
+        assert video["codec_name"] == "av1"
+        assert abs(float(report["format"]["duration"]) - 2) < 0.1
+    finally:
+        stop_workers(site, ("video-av1",))
         start_workers(site, WORKERS)

@@ -4,12 +4,13 @@ miss costs against a plain Pillow resize of the same source.
     .venv/bin/python -m bench.images_on_demand            # private stack, one worker
     .venv/bin/python -m bench.images_on_demand --requests 1000 --misses 12
 
-A 3000x2000 photo goes through the pipeline. Then:
+A 3000x2000 photo-like JPEG (grain over gradients) goes through the pipeline. Then:
 - cached: one variant is asked for once (a miss), then `--requests` times, by one client and by
   `--clients` clients at once; each answer is one storage read behind a signature check.
-- miss: `--misses` distinct widths, each asked for once per format (WebP, AVIF), timed end to end
+- miss: `--misses` distinct widths, each asked for twice per format (WebP, AVIF; two qualities, so
+  both are misses; the better time kept), timed end to end
   (HTTP, the source read from storage, decode, resize, encode, the write to storage), against the
-  same decode + resize + encode done by Pillow in this process on the same source bytes.
+  same decode + resize + encode done by Pillow in this process on the same source bytes (best of 2).
 Figures only: nothing here fails on time.
 """
 
@@ -28,7 +29,6 @@ from PIL import Image
 
 from infra.local.stack import REPO_ROOT, LocalStack, StackConfig
 from tests.api_client import sign_up
-from tests.media_samples import image_bytes
 
 app = typer.Typer(add_completion=False)
 
@@ -36,9 +36,20 @@ CHROME_ACCEPT = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
 PILLOW_OPTIONS: dict[str, dict[str, object]] = {"webp": {"method": 4}, "avif": {"speed": 9}}
 
 
+def photo_like(width: int = 3000, height: int = 2000) -> bytes:
+    """A JPEG that compresses like a photo: gradients under grain (a flat sample compresses to a few
+    KiB, and its decode would cost nothing)."""
+    grain = [Image.effect_noise((width, height), sigma) for sigma in (10, 15, 20)]
+    gradient = Image.linear_gradient("L").resize((width, height))
+    channels = [Image.blend(noise, gradient, 0.5) for noise in grain]
+    buffer = io.BytesIO()
+    Image.merge("RGB", channels).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
 def upload_photo(http: httpx.Client) -> str:
     sign_up(http)
-    response = http.post("/api/uploads", files={"file": ("bench.jpg", image_bytes(3000, 2000), "image/jpeg")})
+    response = http.post("/api/uploads", files={"file": ("bench.jpg", photo_like(), "image/jpeg")})
     response.raise_for_status()
     job_id: str = response.json()["job_id"]
     while (job := http.get(f"/api/jobs/{job_id}").json())["status"] not in ("done", "failed"):
@@ -88,11 +99,15 @@ def miss_costs(
     site, plain = [], []
     for index in range(misses):
         width = 400 + 37 * index  # distinct sizes: every one a miss
-        url = signed(http, job_id, w=width, f=format_)
-        started = time.perf_counter()
-        http.get(url).raise_for_status()
-        site.append(time.perf_counter() - started)
-        plain.append(pillow_resize_s(source, width, format_))
+        tries = []
+        for quality in (80, 79):  # two misses of the same size (the quality is in the cache key)
+            url = signed(http, job_id, w=width, q=quality, f=format_)
+            started = time.perf_counter()
+            http.get(url).raise_for_status()
+            tries.append(time.perf_counter() - started)
+        # Best of two on both sides: the host is shared, and a slice lost to another process is noise.
+        site.append(min(tries))
+        plain.append(min(pillow_resize_s(source, width, format_) for _ in range(2)))
     return statistics.median(site), statistics.median(plain)
 
 
@@ -128,7 +143,7 @@ def main(
     for format_, (site_s, plain_s) in costs.items():
         print(
             f"miss, {format_:4}: /img {site_s * 1000:7.1f} ms  Pillow alone {plain_s * 1000:7.1f} ms  "
-            f"ratio {site_s / plain_s:5.2f}x  (median of {misses} sizes)"
+            f"ratio {site_s / plain_s:5.2f}x  (median over {misses} sizes of the best of 2)"
         )
 
 

@@ -6,6 +6,8 @@ signature is an HMAC-SHA256 over `{options}/{job_id}` with the site's secret: on
 job's owner, or a share link) makes URLs, so nobody can make the server encode sizes it never handed
 out. Options are parsed strictly (each key once, decimal digits only, bounded), and a variant's cache
 key is made from their normalized form, so `w:320,f:auto` and `f:auto,w:320` share one stored file.
+A URL made through a share link carries `exp:<unix seconds>`, the link's own expiry: it stops working
+then, as every URL handed out through a link does.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ _FITS: tuple[Fit, ...] = ("contain", "cover", "fill")
 _FORMATS: tuple[RequestedFormat, ...] = ("auto", "avif", "webp", "jpeg")
 #: Decimal digits only (no sign, no spaces, no `0x`), at most 4 of them.
 _NUMBER = re.compile(r"[0-9]{1,4}")
+#: A Unix time in seconds (until the year 5138).
+_TIMESTAMP = re.compile(r"[0-9]{1,11}")
 
 
 class InvalidOptions(ValueError):
@@ -51,17 +55,26 @@ _BY_NAME = {f.name: f for f in (AVIF, WEBP, JPEG)}
 
 @dataclass(frozen=True)
 class VariantOptions:
-    """What a URL asks for. A width or height of 0 follows from the other and the aspect ratio."""
+    """What a URL asks for. A width or height of 0 follows from the other and the aspect ratio.
+    `expires` (Unix seconds, 0: never) ends a URL made through a share link with the link."""
 
     width: int = 0
     height: int = 0
     fit: Fit = "contain"
     quality: int = DEFAULT_QUALITY
     format: RequestedFormat = "auto"
+    expires: int = 0
+
+    def rendering(self) -> str:
+        """What decides the pixels, in one order: the same picture always reads the same."""
+        return f"w:{self.width},h:{self.height},fit:{self.fit},q:{self.quality},f:{self.format}"
 
     def normalized(self) -> str:
-        """Every option, in one order: the same request always reads the same."""
-        return f"w:{self.width},h:{self.height},fit:{self.fit},q:{self.quality},f:{self.format}"
+        """Every option, in one order (the expiry only when there is one)."""
+        return self.rendering() + (f",exp:{self.expires}" if self.expires else "")
+
+    def expired(self, now: float) -> bool:
+        return bool(self.expires) and now >= self.expires
 
 
 def parse_options(text: str) -> VariantOptions:
@@ -71,8 +84,8 @@ def parse_options(text: str) -> VariantOptions:
         key, colon, value = part.partition(":")
         if not colon or not value:
             raise InvalidOptions(f"option {part!r} is not key:value (e.g. w:320)")
-        if key not in ("w", "h", "fit", "q", "f"):
-            raise InvalidOptions(f"unknown option {key!r} (known: w, h, fit, q, f)")
+        if key not in ("w", "h", "fit", "q", "f", "exp"):
+            raise InvalidOptions(f"unknown option {key!r} (known: w, h, fit, q, f, exp)")
         if key in seen:
             raise InvalidOptions(f"option {key!r} is given twice")
         seen[key] = value
@@ -87,7 +100,10 @@ def parse_options(text: str) -> VariantOptions:
     if format_ not in _FORMATS:
         raise InvalidOptions(f"f must be one of {', '.join(_FORMATS)}, not {format_!r}")
     quality = _number(seen, "q", 1, 100, DEFAULT_QUALITY)
-    return VariantOptions(width, height, fit, quality, format_)
+    expires = seen.get("exp", "0")
+    if not _TIMESTAMP.fullmatch(expires):
+        raise InvalidOptions(f"exp must be a Unix time in seconds, not {expires!r}")
+    return VariantOptions(width, height, fit, quality, format_, int(expires))
 
 
 def _number(seen: dict[str, str], key: str, least: int, most: int, default: int) -> int:
@@ -215,6 +231,6 @@ def variants_prefix(job_id: str) -> str:
 def variant_key(job_id: str, source_key: str, options: VariantOptions, output: OutputFormat) -> str:
     """Where a variant is cached: under the job's own prefix (deleted with it), named by a hash of
     its source, normalized options and the format chosen (`f:auto` caches one file per format)."""
-    what = f"{source_key}|{options.normalized()}|{output.name}"
+    what = f"{source_key}|{options.rendering()}|{output.name}"  # a share's URL reuses the owner's
     digest = hashlib.sha256(what.encode()).hexdigest()[:32]
     return f"{variants_prefix(job_id)}{digest}.{output.extension}"

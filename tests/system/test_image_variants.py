@@ -117,3 +117,22 @@ def test_sizes_out_of_bounds_are_refused_with_a_reason(small_site: Site, image_j
     no_size = small_site.http.get(f"/api/jobs/{image_job}/image-url")
     assert no_size.status_code == 422
     assert "width" in no_size.json()["detail"]
+
+
+def test_a_share_link_signs_urls_that_end_with_it(
+    small_site: Site, image_job: str, anonymous: httpx.Client
+) -> None:
+    created = small_site.http.post(f"/api/jobs/{image_job}/shares", json={"expires_in_s": 3600})
+    assert created.status_code == 201, created.text
+    token = created.json()["token"]
+    answer = anonymous.get(f"/s/{token}/image-url", params={"w": 120})
+    assert answer.status_code == 200, answer.text
+    assert ",exp:" in answer.json()["options"]
+    image = anonymous.get(answer.json()["url"], headers={"Accept": "image/webp"})
+    assert image.status_code == 200, image.text
+    assert image.headers["content-type"] == "image/webp"
+    max_age = int(image.headers["cache-control"].rpartition("max-age=")[2])
+    assert 0 < max_age <= 3600  # never cached past the link's end
+
+    assert small_site.http.delete(f"/api/shares/{token}").status_code == 204
+    assert anonymous.get(f"/s/{token}/image-url", params={"w": 120}).status_code == 404

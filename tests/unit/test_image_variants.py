@@ -160,3 +160,21 @@ def test_a_variant_source_over_the_pixel_limit_is_refused_before_decoding() -> N
         render_variant(
             buffer.getvalue(), "image/jpeg", plan_resize(300, 300, parse_options("w:10")), JPEG, 80, 1000
         )
+
+
+def test_an_expiry_is_signed_with_the_url_but_shares_the_cached_picture() -> None:
+    shared = parse_options("w:320,exp:1700000000")
+    assert shared.expires == 1_700_000_000
+    assert shared.normalized().endswith(",exp:1700000000")
+    assert parse_options(shared.normalized()) == shared
+    assert shared.expired(1_700_000_000)
+    assert not shared.expired(1_699_999_999)
+    assert not parse_options("w:320").expired(10**12)  # no exp: never
+    owners = parse_options("w:320")
+    assert variant_key("j", "j/large.webp", shared, WEBP) == variant_key("j", "j/large.webp", owners, WEBP)
+
+
+@pytest.mark.parametrize("text", ["w:1,exp:-5", "w:1,exp:soon", "w:1,exp:123456789012"])
+def test_a_malformed_expiry_is_refused(text: str) -> None:
+    with pytest.raises(InvalidOptions):
+        parse_options(text)

@@ -3,6 +3,8 @@
     GET /img/{signature}/{options}/{job_id}     any size of a done image job, in the best format the
                                                 browser accepts (anyone holding the signed URL)
     GET /api/jobs/{job_id}/image-url?w=&h=&fit=&q=&f=   -> {"url", "options"}: a signed URL (owner)
+    GET /s/{token}/image-url?w=&h=&fit=&q=&f=           the same through a share link (anyone holding
+                                                it); the URL expires with the link (`exp:` option)
 
 A wrong signature is a 403 before anything is read. A variant is encoded once, from the job's largest
 stored WebP or JPEG rendition, in a thread under a semaphore (the event loop never waits on Pillow,
@@ -17,6 +19,9 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import math
+import time
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -27,6 +32,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.frontend.api.deps import OwnedJob
 from services.frontend.api.schemas import Problem
+from services.frontend.api.shares import SharedDep
 from services.frontend.image_render import render_variant
 from services.frontend.image_variants import (
     MAX_EDGE,
@@ -113,6 +119,9 @@ class ImageVariants:
             options = parse_options(options_text)
         except InvalidOptions as error:
             raise HTTPException(400, str(error)) from error
+        now = time.time()
+        if options.expired(now):
+            raise HTTPException(410, "this image URL has expired (it came through a share link)")
         job = await asyncio.to_thread(self.jobs.get, job_id)
         source = _largest_image(job)
         output = negotiate(options.format, accept)
@@ -124,7 +133,7 @@ class ImageVariants:
             data = await self._encode(job_id, source, options, output, key)
             origin = "encoded"
         self._served.labels(origin, output.name).inc()
-        headers = {"Cache-Control": CACHE_FOREVER}
+        headers = {"Cache-Control": _cache_control(options, now)}
         if options.format == "auto":
             headers["Vary"] = "Accept"
         return Response(data, media_type=output.content_type, headers=headers)
@@ -171,6 +180,13 @@ def _largest_image(job: JobRow | None) -> RenditionRow:
     if not sources:
         raise HTTPException(404, f"job {job.id!r} has no stored image")
     return max(sources, key=lambda r: (r.width * r.height, r.content_type == "image/webp"))
+
+
+def _cache_control(options: VariantOptions, now: float) -> str:
+    """A year for a URL that never expires; no longer than its expiry for one that does."""
+    if not options.expires:
+        return CACHE_FOREVER
+    return f"public, max-age={max(0, math.floor(options.expires - now))}"
 
 
 def get_image_variants(request: Request) -> ImageVariants:
@@ -220,10 +236,39 @@ async def image_url(
     q: Annotated[int, Query(ge=1, le=100)] = 80,
     f: RequestedFormat = "auto",
 ) -> ImageUrl:
+    return _signed(request, variants, job, VariantOptions(w, h, fit, q, f))
+
+
+@router.get(
+    "/s/{token}/image-url",
+    response_model=ImageUrl,
+    responses={404: {"model": Problem}, 422: {"model": Problem}},
+    summary="A signed /img URL for a shared image; it expires with the link",
+)
+async def shared_image_url(
+    shared: SharedDep,
+    request: Request,
+    response: Response,
+    variants: Variants,
+    w: Annotated[int, Query(ge=0, le=MAX_EDGE)] = 0,
+    h: Annotated[int, Query(ge=0, le=MAX_EDGE)] = 0,
+    fit: Fit = "contain",
+    q: Annotated[int, Query(ge=1, le=100)] = 80,
+    f: RequestedFormat = "auto",
+) -> ImageUrl:
+    response.headers["Referrer-Policy"] = "no-referrer"  # the token is in this request's path
+    expires = _unix_seconds(shared.expires_at)
+    return _signed(request, variants, shared.job, VariantOptions(w, h, fit, q, f, expires))
+
+
+def _unix_seconds(moment: datetime) -> int:
+    return max(1, math.ceil(moment.timestamp()))
+
+
+def _signed(request: Request, variants: ImageVariants, job: JobRow, options: VariantOptions) -> ImageUrl:
     if job.kind != "image":
         raise HTTPException(422, f"job {job.id!r} is a {job.kind}: only images have sizes on demand")
-    if w == 0 and h == 0:
+    if options.width == 0 and options.height == 0:
         raise HTTPException(422, "give a width (w) or a height (h), or both")
-    options = VariantOptions(w, h, fit, q, f)
     path = variants.url_path(job.id, options)
     return ImageUrl(url=str(request.base_url).rstrip("/") + path, options=options.normalized())

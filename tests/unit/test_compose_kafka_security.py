@@ -18,9 +18,9 @@ PRINCIPALS = principals(d.declaration for d in DEPLOYED)
 #: Each password variable stands for itself, so compose's values compare with the local ones.
 PLACEHOLDERS = {name: f"<{password_variable(name)}>" for name in PRINCIPALS}
 COMPOSE = load_services(
-    {variable: PLACEHOLDERS[name] for name in PRINCIPALS for variable in [password_variable(name)]}
-    | {"STORAGE_ACCESS_KEY": "k", "STORAGE_SECRET_KEY": "s", "POSTGRES_PASSWORD": "p"}
-    | {"GRAFANA_ADMIN_PASSWORD": "g"},
+    # Every secret compose requires, whatever later features add; the principals' stand for themselves.
+    dict.fromkeys(required_variables(), "secret")
+    | {variable: PLACEHOLDERS[name] for name in PRINCIPALS for variable in [password_variable(name)]},
     COMPOSE_FILE,
 )
 APPS = {name: s for name, s in COMPOSE.items() if s.command[:1] in (["python"], ["reencode"])}

@@ -58,6 +58,7 @@ def test_poison_goes_to_every_topic_the_frontend_and_workers_consume_in_a_group(
         "jobs.requested": ("reencoder",),
         "video.tasks": ("reencoder.video-tasks",),
         "video.tasks.finished": ("reencoder.video-completion",),
+        "storage.events": ("frontend.stored-originals",),
     }
 
 

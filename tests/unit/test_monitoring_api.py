@@ -73,7 +73,16 @@ async def test_every_route_answers_its_model_with_the_pages_field_names() -> Non
         timeline = (await client.get("/api/monitoring/activity/users/ann")).json()
         schema = (await client.get("/openapi.json")).json()
 
-    assert set(status) == {"looked_at", "services", "kafka", "database", "storage", "alerts", "dead_letters"}
+    assert set(status) == {
+        "looked_at",
+        "services",
+        "kafka",
+        "database",
+        "storage",
+        "alerts",
+        "dead_letters",
+        "scaling",
+    }
     assert status["kafka"] == {"reachable": None, "note": "not examined yet"}
     (instance,) = status["services"]
     assert (instance["instance_id"], instance["up"], instance["state"]) == ("r1", True, "running")

@@ -133,6 +133,8 @@ def test_a_share_link_signs_urls_that_end_with_it(
     assert image.headers["content-type"] == "image/webp"
     max_age = int(image.headers["cache-control"].rpartition("max-age=")[2])
     assert 0 < max_age <= 3600  # never cached past the link's end
+    page = anonymous.get(f"/s/{token}").text  # the shared page offers the AVIF first, too
+    assert page.index('type="image/avif"') < page.index('type="image/webp"') < page.index('id="image"')
 
     assert small_site.http.delete(f"/api/shares/{token}").status_code == 204
     assert anonymous.get(f"/s/{token}/image-url", params={"w": 120}).status_code == 404

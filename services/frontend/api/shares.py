@@ -152,8 +152,13 @@ async def shared_page(token: str, request: Request, shares: Shares) -> Response:
         for r in job.renditions
     ]
     by_name = {r.name: r for r in renditions}
-    images = [r for r in renditions if r.content_type.startswith("image/") and job.kind == "image"]
+    images = [
+        r
+        for r in renditions
+        if r.content_type.startswith("image/") and r.content_type != "image/avif" and job.kind == "image"
+    ]
     fitting = [r for r in images if r.width <= 1600] or images
+    image = max(fitting, key=lambda r: (r.width, r.content_type == "image/webp"), default=None)
     context = {
         "job": job,
         "renditions": renditions,
@@ -161,7 +166,10 @@ async def shared_page(token: str, request: Request, shares: Shares) -> Response:
         "hls": by_name.get("hls"),
         "poster": by_name.get("poster"),
         # The largest image that still fits a page.
-        "image": max(fitting, key=lambda r: r.width, default=None),
+        "image": image,
+        # Its <picture>: the AVIF of that size, then that WebP, then the JPEG every browser shows.
+        "image_avif": by_name.get(f"{image.name}-avif") if image else None,
+        "image_fallback": next((r for r in images if r.content_type == "image/jpeg"), image),
     }
     return templates.TemplateResponse(request, "share.html", context, headers=_NO_REFERRER)
 

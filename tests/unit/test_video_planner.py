@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from services.reencoder.video.planner import plan_tasks
+from services.reencoder.video.planner import plan_tasks, playable_first
 from services.reencoder.video.probe import parse_probe
 from shared.events import JobRequested, MediaKind, VideoTaskKind, VideoTaskRequested
 
@@ -94,3 +94,9 @@ def test_no_audio_means_no_audio_task_and_chunks_take_its_share() -> None:
 def test_a_clip_shorter_than_a_chunk_is_one_chunk() -> None:
     planned = chunks(plan(report(duration="1.5"))[0])
     assert [(c.start_s, c.length_s) for c in planned] == [(0.0, 1.5)]
+
+
+def test_the_first_chunk_and_the_audio_go_first() -> None:
+    """A worker takes tasks from its partitions in no particular order: the rest wait for these."""
+    assert playable_first(plan(report())[0]) == ("chunk-00000", "audio")
+    assert playable_first(plan(report(audio=False))[0]) == ("chunk-00000",)

@@ -91,6 +91,8 @@ class VideoJobCompletion:
             return
         if finished.task_id in progress.chunk_ids or finished.task_id == AUDIO:
             await self._package(progress, correlation_id)
+        if finished.task_id in progress.plan.first and progress.all_done(list(progress.plan.first)):
+            await self._start_the_rest(progress)
         first_phase = [t.task_id for t in progress.plan.tasks]
         assembly = [t.task_id for t in progress.plan.assembly]
         if not progress.all_done(first_phase):
@@ -120,6 +122,18 @@ class VideoJobCompletion:
             if await asyncio.to_thread(store.stat, store.renditions_bucket, key) is not None:
                 return True
         return False
+
+    async def _start_the_rest(self, progress: _Progress) -> None:
+        """Publish the tasks after the first ones, once (a marker, written after them, says so; a
+        crash in between publishes them again, which their done-markers make harmless)."""
+        store, plan = self.announcer.store, progress.plan
+        marker = keys.rest_published_key(plan.job_id)
+        if await asyncio.to_thread(store.stat, store.renditions_bucket, marker) is not None:
+            return
+        for task in plan.tasks:
+            if task.task_id not in plan.first and task.task_id not in progress.done:
+                await self.announcer.producer.publish(VIDEO_TASKS, task)
+        await asyncio.to_thread(store.put_json, store.renditions_bucket, marker, {"job_id": plan.job_id})
 
     def _progress(self, job_id: str) -> _Progress | None:
         store = self.announcer.store

@@ -58,3 +58,8 @@ def segment_file(number: int) -> str:
 
 def tasks_prefix(job_id: str) -> str:
     return f"{job_id}/tasks/"
+
+
+def rest_published_key(job_id: str) -> str:
+    """Written once the tasks after the first ones (`JobPlan.first`) are published."""
+    return f"{job_id}/rest-published.json"

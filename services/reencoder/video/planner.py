@@ -106,6 +106,15 @@ def plan_tasks(
     )
 
 
+def playable_first(tasks: list[VideoTaskRequested]) -> tuple[str, ...]:
+    """The tasks that make a job playable: its first chunk and its audio."""
+    return tuple(
+        t.task_id
+        for t in tasks
+        if (t.kind == VideoTaskKind.CHUNK and t.chunk == 0) or t.kind == VideoTaskKind.AUDIO
+    )
+
+
 @dataclass
 class VideoJobPlanner:
     announcer: JobAnnouncer
@@ -133,13 +142,16 @@ class VideoJobPlanner:
             job, probe, chunk_s=self.chunk_s, segment_s=self.limits.hls_segment_s, av1=self.av1
         )
         store = self.announcer.store
-        plan = JobPlan(job_id=job.job_id, tasks=tuple(tasks), assembly=tuple(assembly))
+        first = playable_first(tasks)
+        plan = JobPlan(job_id=job.job_id, tasks=tuple(tasks), assembly=tuple(assembly), first=first)
         # The plan is stored before any task exists, so completion always knows the whole job.
         await asyncio.to_thread(
             store.put_json, store.renditions_bucket, plan_key(job.job_id), plan.model_dump(mode="json")
         )
+        # The rest once these are done (VideoJobCompletion): the job plays as soon as it can.
         for task in tasks:
-            await self.announcer.producer.publish(VIDEO_TASKS, task)
+            if task.task_id in first:
+                await self.announcer.producer.publish(VIDEO_TASKS, task)
         log.info(
             "video job %s: %dx%d, %.1f s, %s audio -> tasks %s",
             job.job_id,

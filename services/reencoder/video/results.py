@@ -41,5 +41,10 @@ class JobPlan(BaseModel):
 
     job_id: str
     tasks: tuple[VideoTaskRequested, ...]
+    #: The tasks published at once (the first chunk and the audio: what makes the job playable); the
+    #: other tasks are published once these are done. A worker takes one task at a time from its
+    #: partitions in no particular order, so with all published at once the first chunk could come
+    #: last. Empty: every task was published at once.
+    first: tuple[str, ...] = ()
     #: Published once every task above is done: the MP4 downloads, assembled from the chunks.
     assembly: tuple[VideoTaskRequested, ...] = ()

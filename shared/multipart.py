@@ -23,6 +23,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from shared.settings import StorageSettings
+from shared.storage_correlation import correlate_boto3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -88,6 +89,8 @@ class MultipartUploads:
     def __init__(self, settings: StorageSettings, bucket: str) -> None:
         self.bucket = bucket
         self._client = _client(settings.endpoint, settings.secure, settings)
+        # Not the signer: a presigned URL must not depend on a header its user does not send.
+        correlate_boto3_client(self._client)
         self._signer = _client(settings.public_address, settings.public_is_secure, settings)
 
     def create(self, key: str, content_type: str) -> str:

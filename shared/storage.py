@@ -19,6 +19,7 @@ from minio.error import S3Error
 
 from shared.multipart import MultipartUploads
 from shared.settings import StorageSettings
+from shared.storage_correlation import minio_http_client
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class MediaStore:
             secret_key=settings.secret_key,
             secure=settings.secure,
             region=settings.region,
+            # Sends the correlation id in hand, so MinIO's audit entries join the upload's trace.
+            http_client=minio_http_client(),
         )
         #: Direct uploads of originals, in parts sent by the clients themselves.
         self.multipart = MultipartUploads(settings, settings.uploads_bucket)

@@ -8,6 +8,7 @@ import httpx
 
 from shared.events import STORAGE_AUDIT
 from tests.eventually import eventually
+from tests.media_samples import image_bytes
 from tests.system.conftest import Site, read_topic
 
 
@@ -38,3 +39,26 @@ def test_an_uploads_storage_calls_are_on_the_audit_topic_and_in_monitorings_logs
 
     lines = eventually(minio_lines, timeout=60, what="the storage calls in monitoring's log view")
     assert any(line["message"].startswith("PutObject ") and line["logger"] == "minio.audit" for line in lines)
+
+
+def test_an_uploads_trace_includes_its_storage_calls(small_site: Site) -> None:
+    response = small_site.upload(image_bytes())
+    assert response.status_code == 202, response.text
+    correlation_id = response.headers["X-Correlation-ID"]
+    job_id = response.json()["job_id"]
+    assert small_site.wait_for(job_id)["status"] == "done"
+    monitoring = f"http://127.0.0.1:{small_site.stack.config.monitoring_port}"
+
+    def storage_lines() -> list[dict[str, Any]]:
+        trace = httpx.get(f"{monitoring}/api/monitoring/traces/{correlation_id}", timeout=30).json()
+        return [line for line in trace["lines"] if line["service"] == "minio"]
+
+    # The frontend stores the original, the reencoder reads it and stores the renditions: all with
+    # the upload's correlation id in their `X-Correlation-Id` header, which MinIO's audit entry keeps.
+    lines = eventually(
+        storage_lines,
+        until=lambda lines: {"PutObject", "GetObject"} <= {line["message"].split(" ")[0] for line in lines},
+        timeout=60,
+        what="the upload's storage calls in its trace",
+    )
+    assert any(job_id in line["message"] for line in lines)

@@ -1,18 +1,32 @@
-"""`reencode scale reencoder=N` on a running stack: a new worker joins the group and takes jobs."""
+"""`reencode scale reencoder=N` on a running stack: a new worker joins the group and takes jobs; the
+dashboard shows monitoring's scaling advisor to operators."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
+from playwright.sync_api import BrowserContext, Page, expect
 
 from infra.local.scaling import stack_scaler
 from infra.local.stack import REPO_ROOT
 from shared.events import JOBS_REQUESTED
 from tests.eventually import eventually
-from tests.system.conftest import Site
+from tests.media_samples import image_bytes
+from tests.system import test_browser
+from tests.system.conftest import Site, grant_operator
+from tests.system.test_browser import check_page
+
+# The browser tests' Chromium and signed-up account, for the dashboard's advisor panel.
+browser = test_browser.browser
+account = test_browser.account
+page = test_browser.page
+
+#: A burst big enough to keep four workers busy for a while, small enough to stay seconds long.
+BURST = 20
 
 
 def scale(site: Site, count: int) -> str:
@@ -62,3 +76,42 @@ def test_monitoring_advises_on_the_workers_queue(small_site: Site) -> None:
     assert queue["partitions"] == JOBS_REQUESTED.partitions
     assert queue["workers"] >= 1
     assert queue["note"]
+
+
+def test_four_workers_take_partitions_during_a_burst_and_one_is_left_with_nothing_stuck(
+    small_site: Site,
+) -> None:
+    scale(small_site, 2)
+    small_site.wait_for_group("reencoder", 2)
+    burst = [small_site.upload_ok(image_bytes(320, 240)) for _ in range(BURST)]
+
+    assert "reencoder-1, reencoder-2, reencoder-3, reencoder-4" in scale(small_site, 4)
+    small_site.wait_for_group("reencoder", 4)  # every member holds partitions: none sits idle
+    for job_id in burst:
+        assert small_site.wait_for(job_id, timeout=180)["status"] == "done"
+
+    leaving = [small_site.stack.services[f"reencoder-{n}"] for n in (2, 3, 4)]
+    assert "reencoder: reencoder-1" in scale(small_site, 1)
+    # Stopped like compose stops a container: SIGTERM, and each left on its own, within the grace.
+    assert [(p.name, p.returncode) for p in leaving] == [(p.name, 0) for p in leaving]
+    small_site.wait_for_group("reencoder", 1)
+    # Nothing stuck: the burst stays done, and the lone worker takes over every partition.
+    assert {small_site.job(job_id)["status"] for job_id in burst} == {"done"}
+    after = [small_site.upload_ok(image_bytes(320, 240)) for _ in range(3)]
+    for job_id in after:
+        job = small_site.wait_for(job_id, timeout=120)
+        assert (job["status"], job["worker_id"]) == ("done", "reencoder-1"), job
+
+
+def test_the_dashboard_shows_the_scaling_advisor_to_operators_only(
+    small_site: Site, account: tuple[BrowserContext, str], page: Page, tmp_path: Path
+) -> None:
+    small_site.wait_for(small_site.upload_ok())  # a queue for the advisor to measure
+    page.goto("/dashboard")
+    expect(page.locator("#advisor-state")).to_have_text("The scaling advisor is for operators.")
+    grant_operator(small_site.stack, account[1])
+    page.reload()
+    row = page.locator("#advisor tbody tr[data-group='reencoder']").first
+    expect(row).to_contain_text(JOBS_REQUESTED.name, timeout=60_000)
+    page.wait_for_selector("#connection[data-state='live']", timeout=30_000)
+    check_page(page, "dashboard-advisor", tmp_path)

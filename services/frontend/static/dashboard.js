@@ -156,4 +156,60 @@
     };
   }
   connect();
+
+  // --- the scaling advisor --------------------------------------------------------------------------
+  // Monitoring's advice (services/monitoring/scaling_advisor.py), read through the frontend's
+  // operators-only /api/monitoring proxy: everyone else sees why the table is empty.
+  const ADVISOR_EVERY_MS = 5000;
+  const advisorRefusals = {
+    401: "Sign in as an operator to see the scaling advisor.",
+    403: "The scaling advisor is for operators.",
+  };
+
+  function advisorState(state, message) {
+    $("advisor-state").dataset.state = state;
+    $("advisor-state").textContent = message;
+  }
+
+  function renderAdvice(advice) {
+    const warn = (td, on) => { if (on) td.classList.add("warning"); };
+    const body = $("advisor").querySelector("tbody");
+    body.replaceChildren(...advice.map((a) => {
+      const tr = document.createElement("tr");
+      tr.dataset.group = a.group;
+      text(tr, a.group); text(tr, a.topic); text(tr, a.backlog, true);
+      text(tr, fmt(a.arrival_per_s, 2), true); text(tr, fmt(a.drain_per_s, 2), true);
+      text(tr, a.workers, true);
+      warn(text(tr, a.recommended ?? "?", true), a.recommended > a.workers);
+      text(tr, a.clears_in_s === null ? "not shrinking" : `${fmt(a.clears_in_s, 0)} s`);
+      warn(text(tr, a.note), a.limited_by_partitions);
+      return tr;
+    }));
+  }
+
+  async function refreshAdvice() {
+    let response;
+    try {
+      response = await fetch("/api/monitoring/status", { headers: { accept: "application/json" } });
+    } catch {
+      advisorState("down", "Monitoring cannot be reached; trying again.");
+      return true;
+    }
+    if (advisorRefusals[response.status]) {
+      advisorState("refused", advisorRefusals[response.status]);
+      return false; // signing in reloads the page: no point asking again
+    }
+    if (!response.ok) {
+      advisorState("down", `Monitoring answered ${response.status}; trying again.`);
+      return true;
+    }
+    const advice = (await response.json()).scaling || [];
+    renderAdvice(advice);
+    advisorState(advice.length ? "ok" : "empty", advice.length ? "" : "No work queue measured yet.");
+    return true;
+  }
+
+  (async function pollAdvice() {
+    if (await refreshAdvice()) setTimeout(pollAdvice, ADVISOR_EVERY_MS);
+  })();
 })();

@@ -503,6 +503,23 @@ class LinkCount(BaseModel):
     clicks: int
 
 
+class VideoPlaybackFigures(BaseModel):
+    """One video's playback beacons inside a window (services/metrics/playback.py bounds how many)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    beacons: int = 0
+    #: Sessions started (beacons with `first`).
+    sessions: int = 0
+    startup_ms: Distribution = Field(default_factory=Distribution)
+    rebuffers: int = 0
+    rebuffer_s: float = 0.0
+    watched_s: float = 0.0
+    errors: int = 0
+    switches: int = 0
+
+
 class PlaybackFigures(BaseModel):
     """Viewers' playback beacons inside a window (empty when nobody watched)."""
 
@@ -517,6 +534,8 @@ class PlaybackFigures(BaseModel):
     watched_s: float = 0.0
     errors: int = 0
     switches: int = 0
+    #: The most watched videos' own figures (at most `playback.MAX_VIDEOS`; older snapshots: none).
+    videos: tuple[VideoPlaybackFigures, ...] = ()
 
 
 class WindowFigures(BaseModel):

@@ -12,7 +12,7 @@ from typing import Any
 
 from services.metrics.decoding import Row
 from services.metrics.jobs import JobFinished, JobStarted, JobTracker
-from services.metrics.playback import PlaybackTally
+from services.metrics.playback import playback_from_wire, playback_to_wire
 from services.metrics.sketch import SketchBatch
 from services.metrics.windows import (
     WINDOWS,
@@ -32,7 +32,6 @@ from shared.events import (
     LinkClicked,
     LinkCount,
     MetricsSnapshot,
-    PlaybackFigures,
     PlaybackReported,
     RequestObserved,
     RouteFigures,
@@ -263,7 +262,7 @@ def to_window_message(span_s: int, tally: Tally) -> WindowFigures:
                 for worker_id, worker in sorted(work.workers.items())
             ),
         ),
-        playback=to_wire(PlaybackFigures, tally.playback),
+        playback=playback_to_wire(tally.playback),
     )
 
 
@@ -278,5 +277,5 @@ def from_window_message(message: WindowFigures) -> Tally:
         work=from_wire(
             WorkTally, work, workers={w.worker_id: from_wire(WorkerTimingTally, w) for w in work.workers}
         ),
-        playback=from_wire(PlaybackTally, message.playback),
+        playback=playback_from_wire(message.playback),
     )

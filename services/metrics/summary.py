@@ -84,6 +84,22 @@ class WorkSummary(_Figures):
     encode_s: Quantiles = Quantiles()
 
 
+class VideoPlaybackSummary(_Figures):
+    """What viewers of one video experienced in a window (the same figures as `PlaybackSummary`)."""
+
+    job_id: str
+    beacons: int = 0
+    sessions: int = 0
+    startup_ms: Quantiles = Quantiles()
+    rebuffers: int = 0
+    rebuffer_seconds: float = 0.0
+    watched_seconds: float = 0.0
+    rebuffer_ratio: float = 0.0
+    errors: int = 0
+    error_rate: float = 0.0
+    switches: int = 0
+
+
 class PlaybackSummary(_Figures):
     """What viewers experienced in a window, site-wide."""
 
@@ -100,6 +116,8 @@ class PlaybackSummary(_Figures):
     #: Errors over sessions started (a session that failed before its first beacon counts as one).
     error_rate: float = 0.0
     switches: int = 0
+    #: The most watched videos of the window (at most `playback.TOP_VIDEOS`), most watched first.
+    videos: list[VideoPlaybackSummary] = []
 
 
 class WindowSummary(_Figures):

@@ -130,6 +130,13 @@
       [(r) => { const m = document.createElement("meter"); m.min = 0; m.max = 1; m.value = r.utilisation; m.title = pct(r.utilisation); return m; }],
     ]);
     fillTable("links", w300.top_links, [[(r) => r.link], [(r) => r.clicks, true]]);
+    fillTable("videos", w300.playback.videos, [
+      [(r) => r.job_id], [(r) => r.sessions, true],
+      [(r) => (r.startup_ms.p50 === null ? "–" : fmt(r.startup_ms.p50, 0) + " ms"), true],
+      [(r) => (r.startup_ms.p95 === null ? "–" : fmt(r.startup_ms.p95, 0) + " ms"), true],
+      [(r) => pct(r.rebuffer_ratio), true], [(r) => pct(r.error_rate), true],
+      [(r) => fmt(r.watched_seconds, 0) + " s", true],
+    ]);
     showAlerts(summary.alerts);
     $("instances").textContent = `metrics instances: ${summary.instances.join(", ") || "none"} · updated ${new Date(t * 1000).toLocaleTimeString()}`;
     document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);

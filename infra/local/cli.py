@@ -18,6 +18,7 @@ from infra.local.scaling import (
     compose_command,
     full_scaler,
     parse_request,
+    refusal,
     request_scale,
     running_instances,
     stack_scaler,
@@ -179,7 +180,9 @@ def run_full(
 
 @app.command()
 def scale(
-    counts: list[str] = typer.Argument(..., help="SERVICE=COUNT pairs, e.g. reencoder=4 metrics=2."),
+    counts: list[str] = typer.Argument(
+        ..., help="SERVICE=COUNT pairs, e.g. reencoder=4 metrics=2 (frontend=3: make run-full only)."
+    ),
     state_dir: Path | None = typer.Option(
         None, help="The running stack's state folder [default: .state; with --full: .state/full]."
     ),
@@ -200,6 +203,10 @@ def scale(
         console.print(compose_command(wanted))
         return
     folder = state_dir or (STATE_DIR / "full" if full else STATE_DIR)
+    reason = refusal(folder, wanted)
+    if reason is not None:
+        console.print(f"[red]{reason}[/]")
+        raise typer.Exit(2)
     request_scale(folder, wanted)
     deadline = time.monotonic() + wait_s
     while True:

@@ -421,6 +421,12 @@ class FullTopology:
         self.instances[instance] = (service, port)
         return process
 
+    def sync_lb(self) -> None:
+        """nginx's frontend upstream to the frontends running now (after `reencode scale frontend=N`)."""
+        frontends = [port for service, port in self.instances.values() if service.name == "frontend"]
+        self.addresses["frontend:8000"] = [f"127.0.0.1:{port}" for port in frontends if port is not None]
+        self.lb.set_upstream("frontend:8000", self.addresses["frontend:8000"])
+
     def restart_dead_services(self) -> list[str]:
         return self.stack.restart_dead_services()
 

@@ -10,6 +10,7 @@ exactly what compose's lb runs.
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -91,9 +92,33 @@ class NginxServer:
 
     def start(self, timeout: float = 30.0) -> None:
         (self.state_dir / "temp").mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(render(NGINX_CONF.read_text(), self.port, self.upstreams, self.state_dir))
+        self._write_config()
         self.process.start()
         wait_for_port("127.0.0.1", self.port, timeout=timeout, process=self.process)
+
+    def set_upstream(self, address: str, local: Sequence[str]) -> None:
+        """Point compose's `address` (e.g. `frontend:8000`) at `local` now: `reencode scale frontend=N`.
+
+        `nginx -s reload`: new workers take the new list at once, the old ones finish the requests
+        they hold, so no request is dropped by the change itself."""
+        if not local:
+            raise ValueError(f"{address} needs at least one local address")
+        self.upstreams = {**self.upstreams, address: list(local)}
+        self._write_config()
+        if self.process.is_running:
+            self.reload()
+
+    def reload(self) -> None:
+        # The same -p/-c/-g as the server, so the signal reaches its pid file; a config nginx
+        # cannot read is refused here, and the running one keeps the config it had.
+        result = subprocess.run(
+            [*self.process.argv, "-s", "reload"], capture_output=True, text=True, timeout=30, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"nginx -s reload failed: {result.stderr.strip()}")
+
+    def _write_config(self) -> None:
+        self.config_path.write_text(render(NGINX_CONF.read_text(), self.port, self.upstreams, self.state_dir))
 
     def stop(self) -> None:
         # SIGTERM is nginx's fast shutdown; SIGQUIT would wait for open event streams.

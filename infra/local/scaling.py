@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from infra.local.processes import free_port
+from infra.local.processes import free_port, wait_for_port
 from infra.local.stack import SERVICE_STOP_TIMEOUT_S
 
 if TYPE_CHECKING:
@@ -33,9 +33,18 @@ log = logging.getLogger(__name__)
 REQUEST_FILE = "scale.json"
 STATE_FILE = "scale.state.json"
 
-#: Services whose instances may be added or removed at run time, and the fewest each may have. The
-#: frontends are not here: nginx's upstream list names them one by one (infra/nginx/nginx.conf).
+#: Services whose instances may be added or removed at run time on any stack, and the fewest each may have.
 SCALABLE: dict[str, int] = {"reencoder": 0, "metrics": 1}
+#: `make run-full` scales its frontends too: nginx's upstream is re-rendered and reloaded each time.
+FULL_SCALABLE: dict[str, int] = SCALABLE | {"frontend": 1}
+#: Why plain `make run` refuses what only the full topology can scale.
+REFUSALS = {
+    "frontend": (
+        "frontend can only be scaled on `make run-full` (nginx in front): `make run` serves its one "
+        "frontend on its own port, with no load balancer to share requests; run `reencode scale --full "
+        "frontend=N` against `make run-full`"
+    ),
+}
 
 
 class ScaleError(ValueError):
@@ -50,10 +59,10 @@ def parse_request(pairs: Iterable[str]) -> dict[str, int]:
         if match is None:
             raise ScaleError(f"{pair!r}: write SERVICE=COUNT, e.g. reencoder=4")
         service, count = match[1], int(match[2])
-        if service not in SCALABLE:
-            raise ScaleError(f"{service} cannot be scaled here; scalable: {', '.join(SCALABLE)}")
-        if count < SCALABLE[service]:
-            raise ScaleError(f"{service} needs at least {SCALABLE[service]} instance(s)")
+        if service not in FULL_SCALABLE:
+            raise ScaleError(f"{service} cannot be scaled; scalable: {', '.join(FULL_SCALABLE)}")
+        if count < FULL_SCALABLE[service]:
+            raise ScaleError(f"{service} needs at least {FULL_SCALABLE[service]} instance(s)")
         wanted[service] = count
     if not wanted:
         raise ScaleError("say what to scale, e.g. reencoder=4")
@@ -65,6 +74,18 @@ def request_scale(state_dir: Path, wanted: dict[str, int]) -> None:
     path = state_dir / REQUEST_FILE
     current = _read_json(path)
     _write_json(path, current | wanted)
+
+
+def refusal(state_dir: Path, wanted: dict[str, int]) -> str | None:
+    """Why the stack on `state_dir` cannot scale some of `wanted` (it records what it can), or None
+    (also when no stack ever recorded there: the request then waits for one)."""
+    recorded = _read_json(state_dir / STATE_FILE)
+    if not recorded:
+        return None
+    missing = [service for service in wanted if service not in recorded]
+    if not missing:
+        return None
+    return "; ".join(REFUSALS.get(s, f"{s} cannot be scaled on this stack") for s in missing)
 
 
 def running_instances(state_dir: Path) -> dict[str, list[str]]:
@@ -101,6 +122,8 @@ class Scaler:
     remove: Callable[[str], Callable[[], None]]
     #: The names of the instances running now.
     running: Callable[[], Iterable[str]]
+    #: What this stack can scale, and the fewest instances of each.
+    scalable: dict[str, int] = field(default_factory=lambda: dict(SCALABLE))
     _seen: str | None = None
     _stopping: list[threading.Thread] = field(default_factory=list)
 
@@ -116,7 +139,7 @@ class Scaler:
         self._seen = text
         changes: list[str] = []
         for service, count in _read_json(path).items():
-            if service in SCALABLE and isinstance(count, int) and count >= SCALABLE[service]:
+            if service in self.scalable and isinstance(count, int) and count >= self.scalable[service]:
                 changes += self._scale(service, count)
         self.record()
         return changes
@@ -128,7 +151,7 @@ class Scaler:
 
     def record(self) -> None:
         names = list(self.running())
-        _write_json(self.state_dir / STATE_FILE, {s: instances_of(s, names) for s in SCALABLE})
+        _write_json(self.state_dir / STATE_FILE, {s: instances_of(s, names) for s in self.scalable})
 
     def wait_for_stops(self, timeout_s: float) -> None:
         for thread in self._stopping:
@@ -186,20 +209,29 @@ def stack_scaler(stack: LocalStack) -> Scaler:
 
 def full_scaler(topology: FullTopology) -> Scaler:
     """The scaler of `make run-full`: new instances get compose's command and environment, with
-    loopback ports of their own for what compose serves on a port per container."""
+    loopback ports of their own for what compose serves on a port per container. A frontend joins
+    nginx's upstream once it answers, and leaves it before it is stopped (`FullTopology.sync_lb`)."""
 
     def start(service_name: str, name: str) -> None:
         service = topology.compose[service_name]
         ports = sorted(key for key in service.environment if key.endswith("_PORT"))
         topology.served_ports.setdefault(name, {key: free_port() for key in ports})
-        http_port = free_port() if service_name == "metrics" else None
-        topology.start_instance(service, name, http_port)
+        http_port = free_port() if service_name in ("metrics", "frontend") else None
+        process = topology.start_instance(service, name, http_port)
+        if service_name == "frontend" and http_port is not None:
+            wait_for_port("127.0.0.1", http_port, timeout=90, process=process)
+            topology.sync_lb()
 
     def remove(name: str) -> Callable[[], None]:
-        topology.instances.pop(name, None)
+        service, _port = topology.instances.pop(name, (None, None))
+        if service is not None and service.name == "frontend":
+            topology.sync_lb()  # no new request reaches it; its own stop finishes those in flight
         return _take_out(topology.stack, name)
 
-    return Scaler(topology.config.state_dir, start, remove, lambda: list(topology.stack.services))
+    def running() -> list[str]:
+        return list(topology.stack.services)
+
+    return Scaler(topology.config.state_dir, start, remove, running, dict(FULL_SCALABLE))
 
 
 def _take_out(stack: LocalStack, name: str) -> Callable[[], None]:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import BrowserContext, Page, expect
 
-from infra.local.scaling import stack_scaler
+from infra.local.scaling import Scaler, stack_scaler
 from infra.local.stack import REPO_ROOT
 from shared.events import JOBS_REQUESTED
 from tests.eventually import eventually
@@ -29,22 +29,25 @@ page = test_browser.page
 BURST = 20
 
 
-def scale(site: Site, count: int) -> str:
+def scale_command(state_dir: Path, scaler: Scaler, *pairs: str) -> subprocess.CompletedProcess[str]:
     """Runs the operator's command while the stack's loop applies it, as `make run` does each second."""
-    state_dir = site.stack.config.state_dir
     command = subprocess.Popen(
-        [sys.executable, "-m", "infra.local", "scale", f"reencoder={count}", "--state-dir", str(state_dir)],
+        [sys.executable, "-m", "infra.local", "scale", *pairs, "--state-dir", str(state_dir)],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    scaler = stack_scaler(site.stack)
     eventually(lambda: scaler.apply() or command.poll() is not None, timeout=60, what="the scale request")
     output, _ = command.communicate(timeout=120)
-    assert command.returncode == 0, output
     scaler.wait_for_stops(60)
-    return output
+    return subprocess.CompletedProcess(command.args, command.returncode, output)
+
+
+def scale(site: Site, count: int) -> str:
+    done = scale_command(site.stack.config.state_dir, stack_scaler(site.stack), f"reencoder={count}")
+    assert done.returncode == 0, done.stdout
+    return done.stdout
 
 
 def test_scaling_the_workers_up_brings_one_that_takes_jobs_and_down_leaves_one(small_site: Site) -> None:
@@ -115,3 +118,14 @@ def test_the_dashboard_shows_the_scaling_advisor_to_operators_only(
     expect(row).to_contain_text(JOBS_REQUESTED.name, timeout=60_000)
     page.wait_for_selector("#connection[data-state='live']", timeout=30_000)
     check_page(page, "dashboard-advisor", tmp_path)
+
+
+def test_plain_make_run_refuses_to_scale_its_frontend_and_says_why(small_site: Site) -> None:
+    scaler = stack_scaler(small_site.stack)
+    scaler.record()  # what `make run` writes when it starts
+    refused = scale_command(small_site.stack.config.state_dir, scaler, "frontend=2")
+    assert refused.returncode == 2, refused.stdout
+    said = " ".join(refused.stdout.split())  # as one line, however the console wrapped it
+    assert "only be scaled on `make run-full`" in said
+    assert "no load balancer" in said
+    assert [name for name in small_site.stack.services if name.startswith("frontend")] == ["frontend"]

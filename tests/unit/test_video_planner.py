@@ -100,3 +100,6 @@ def test_the_first_chunk_and_the_audio_go_first() -> None:
     """A worker takes tasks from its partitions in no particular order: the rest wait for these."""
     assert playable_first(plan(report())[0]) == ("chunk-00000", "audio")
     assert playable_first(plan(report(audio=False))[0]) == ("chunk-00000",)
+    # On neighbouring partitions: consumer groups hand those to different workers.
+    now, _later = plan(report())
+    assert [t.task_id for t in now[:2]] == ["chunk-00000", "audio"]

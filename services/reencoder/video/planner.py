@@ -79,7 +79,10 @@ def plan_tasks(
         for chunk in chunks
     ]
     if probe.has_audio:
-        now.append({"task_id": AUDIO_TASK, "kind": VideoTaskKind.AUDIO, "output": top, "weight": audio_share})
+        # Beside the first chunk, so that the two tasks that make the job playable land on neighbouring
+        # partitions, which belong to different workers.
+        audio = {"task_id": AUDIO_TASK, "kind": VideoTaskKind.AUDIO, "output": top, "weight": audio_share}
+        now.insert(1, audio)
     now.append(
         {"task_id": preview.name, "kind": VideoTaskKind.PREVIEW, "output": preview, "weight": PREVIEW_SHARE}
     )

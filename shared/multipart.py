@@ -98,13 +98,23 @@ class MultipartUploads:
         answer = self._client.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)
         return answer["UploadId"]
 
-    def presign_part(self, key: str, upload_id: str, part_number: int, expires_s: int) -> str:
-        """A URL that lets its holder PUT part `part_number` of the upload, for `expires_s` seconds."""
+    def presign_part(
+        self, key: str, upload_id: str, part_number: int, expires_s: int, content_length: int | None = None
+    ) -> str:
+        """A URL that lets its holder PUT part `part_number` of the upload, for `expires_s` seconds.
+        With `content_length`, the length is signed into the URL (`Content-Length` among its signed
+        headers): storage refuses a PUT of any other length, so a client cannot store more than it
+        declared."""
+        params: dict[str, str | int] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "UploadId": upload_id,
+            "PartNumber": part_number,
+        }
+        if content_length is not None:
+            params["ContentLength"] = content_length
         return self._signer.generate_presigned_url(
-            "upload_part",
-            Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number},
-            ExpiresIn=expires_s,
-            HttpMethod="PUT",
+            "upload_part", Params=params, ExpiresIn=expires_s, HttpMethod="PUT"
         )
 
     def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:

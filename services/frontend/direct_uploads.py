@@ -4,8 +4,9 @@
    before anything exists; then an S3 multipart upload of `<job_id>/original` is created and the job
    recorded as `uploading` (the key is built here from a fresh job id: a client never names a key).
 2. The client asks for presigned part URLs (`sign`) and PUTs the parts to storage itself, several at
-   a time (in parts of `part_size` bytes, or of its own size down to S3's 5 MiB minimum); `parts`
-   lists what is stored already, so a client that lost its state resumes.
+   a time (in parts of `part_size` bytes, or of its own size down to S3's 5 MiB minimum); each URL
+   has its part's length signed in, so storage takes no more than the size declared at `start`;
+   `parts` lists what is stored already, so a client that lost its state resumes.
 3. The object is assembled by the client's `complete` (which asks storage to complete the upload),
    and storage announces it on `storage.events`; either one calls `finish`, which checks the stored
    object (its first bytes, by ranged reads, and its real size against the limits and the quota)
@@ -32,7 +33,15 @@ from services.frontend.upload_rules import UploadRefused, check_filename, check_
 from shared.database import JobRow
 from shared.events import JobRequested, JobStatus, MediaKind, new_id, utc_now
 from shared.media import MediaRejected
-from shared.multipart import MAX_PARTS, MIN_PART_BYTES, PartsRefused, StoredPart, UploadGone, part_plan
+from shared.multipart import (
+    MAX_PART_BYTES,
+    MAX_PARTS,
+    MIN_PART_BYTES,
+    PartsRefused,
+    StoredPart,
+    UploadGone,
+    part_plan,
+)
 from shared.settings import MediaLimits, VideoLimits
 from shared.storage import MediaStore
 
@@ -132,21 +141,28 @@ class DirectUploads:
                 409, "this upload is no longer open (completed, cancelled or expired)"
             ) from gone
 
-    def sign(self, job: JobRow, part_numbers: list[int]) -> dict[int, str]:
-        """Presigned PUT URLs for the parts named, each within the file's part count."""
+    def sign(self, job: JobRow, part_numbers: list[int], part_size: int | None = None) -> dict[int, str]:
+        """Presigned PUT URLs for the parts named, each within the file's part count. Clients may
+        cut the file in parts of their own size (`part_size`; the planned one by default): each URL
+        is signed for its part's exact length, so storage refuses a larger (or smaller) part and the
+        stored file cannot outgrow its declared size."""
         upload_id = _open_upload(job)
         most = self.settings.max_urls_per_request
         if not part_numbers or len(part_numbers) > most:
             raise UploadRefused(400, f"ask for 1 to {most} parts at a time")
-        # Clients may cut the file in parts of their own size (Uppy does), down to S3's minimum.
-        count = min(MAX_PARTS, max(1, -(-job.size_bytes // MIN_PART_BYTES)))
+        size = job.size_bytes
+        if part_size is None:
+            part_size = part_plan(size, self.settings.part_bytes)[0]
+        count = part_count_for(size, part_size)
         outside = [n for n in part_numbers if not 1 <= n <= count]
         if outside:
             raise UploadRefused(400, f"part numbers go from 1 to {count} for this file, not {outside[0]}")
         self.jobs.touch_upload(job.id)
         expiry = self.settings.url_expiry_s
+        presign = self.store.multipart.presign_part
         return {
-            n: self.store.multipart.presign_part(job.source_key, upload_id, n, expiry) for n in part_numbers
+            n: presign(job.source_key, upload_id, n, expiry, part_length(size, part_size, n))
+            for n in part_numbers
         }
 
     def complete(self, job: JobRow, parts: list[tuple[int, str]]) -> None:
@@ -247,6 +263,25 @@ def _declared_kind(content_type: str) -> str:
             415, f"content_type must be an image/... or video/... type, not {content_type[:60]!r}"
         )
     return major
+
+
+def part_count_for(size: int, part_size: int) -> int:
+    """How many parts of `part_size` bytes make a file of `size`; refuses sizes storage would."""
+    count = max(1, -(-size // max(1, part_size)))
+    if count > 1 and part_size < MIN_PART_BYTES:
+        raise UploadRefused(400, f"part_size must be at least {MIN_PART_BYTES} bytes (5 MiB) for this file")
+    if not 0 < part_size <= MAX_PART_BYTES or count > MAX_PARTS:
+        raise UploadRefused(
+            400,
+            f"part_size {part_size} cuts this file in {count} parts; parts go up to {MAX_PART_BYTES} bytes "
+            f"and a file has at most {MAX_PARTS}",
+        )
+    return count
+
+
+def part_length(size: int, part_size: int, number: int) -> int:
+    """The length of part `number` (from 1) of a `size`-byte file cut in parts of `part_size`."""
+    return min(part_size, size - (number - 1) * part_size)
 
 
 def _open_upload(job: JobRow) -> str:

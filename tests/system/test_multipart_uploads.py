@@ -22,7 +22,9 @@ import pytest
 
 from infra.local.stack import LocalStack
 from infra.ops.upload import KILL_AFTER_PARTS_ENV
+from services.frontend.accounts.pages import FORM_CSRF_COOKIE
 from shared.events import JOBS_REQUESTED
+from tests.api_client import TEST_PASSWORD
 from tests.media_samples import image_bytes
 from tests.system.conftest import Site, read_topic, start_site
 
@@ -122,6 +124,86 @@ def test_another_user_gets_404_for_every_call_on_my_upload(direct_site: Site) ->
     # Mine still: cancelling it removes the job.
     assert direct_site.http.delete(f"/api/uploads/multipart/{job_id}").status_code == 204
     assert direct_site.http.get(f"/api/jobs/{job_id}").status_code == 404
+
+
+def test_deleting_the_job_of_an_upload_under_way_aborts_it_in_storage(direct_site: Site) -> None:
+    data = padded_jpeg(PART + 1000)
+    job_id = start(direct_site, data)["job_id"]
+    send_parts(direct_site, job_id, data, [1])
+    signed = direct_site.http.post(f"/api/uploads/multipart/{job_id}/parts/sign", json={"part_numbers": [2]})
+    assert signed.status_code == 200, signed.text
+
+    deleted = direct_site.http.delete(f"/api/jobs/{job_id}")
+    assert deleted.status_code == 204, deleted.text
+    assert direct_site.http.get(f"/api/jobs/{job_id}").status_code == 404
+    store = direct_site.store
+    assert store.multipart.open_uploads(f"{job_id}/original") == []
+    # A part URL handed out before can no longer store anything.
+    late = httpx.put(signed.json()["urls"]["2"], content=data[PART:], timeout=60)
+    assert late.status_code == 404, late.text
+    assert "NoSuchUpload" in late.text
+
+
+def test_a_part_url_takes_exactly_its_parts_length_and_nothing_more(direct_site: Site) -> None:
+    data = padded_jpeg(2 * PART)
+    job_id = start(direct_site, data)["job_id"]
+    sign = f"/api/uploads/multipart/{job_id}/parts/sign"
+    url = direct_site.http.post(sign, json={"part_numbers": [1]}).json()["urls"]["1"]
+    # The length is signed into the URL: a larger body is refused and nothing is stored.
+    larger = httpx.put(url, content=data[:PART] + b"more", timeout=60)
+    assert larger.status_code == 403, larger.text
+    assert stored_parts(direct_site, job_id) == []
+    assert httpx.put(url, content=data[:PART], timeout=60).status_code == 200
+    # A client may declare its own part size, within storage's bounds.
+    refused = direct_site.http.post(sign, json={"part_numbers": [1], "part_size": MIB})
+    assert refused.status_code == 400, refused.text
+    assert "at least" in refused.json()["detail"]
+    own = direct_site.http.post(sign, json={"part_numbers": [2], "part_size": PART + MIB})
+    assert own.status_code == 200, own.text
+    last = httpx.put(own.json()["urls"]["2"], content=data[PART + MIB :], timeout=60)
+    assert last.status_code == 200, last.text
+    assert direct_site.http.delete(f"/api/uploads/multipart/{job_id}").status_code == 204
+
+
+def signed_in_browser(site: Site) -> httpx.Client:
+    """A client signed in through the login form, as a browser is: a session cookie, no token."""
+    browser = httpx.Client(base_url=site.stack.config.frontend_url, timeout=30)
+    username = f"csrf-{id(browser) % 10**8}"
+    registered = browser.post(
+        "/api/auth/register",
+        json={"username": username, "email": f"{username}@example.org", "password": TEST_PASSWORD},
+    )
+    assert registered.status_code == 201, registered.text
+    browser.get("/login?next=/")
+    form = {
+        "username": username,
+        "password": TEST_PASSWORD,
+        "csrf_token": str(browser.cookies.get(FORM_CSRF_COOKIE)),
+        "next": "/",
+    }
+    assert browser.post("/login", data=form, follow_redirects=False).status_code == 303
+    return browser
+
+
+def test_a_cookie_session_needs_its_csrf_token_on_every_unsafe_multipart_call(direct_site: Site) -> None:
+    browser = signed_in_browser(direct_site)
+    try:
+        body = {"filename": "big.jpg", "size": PART + 1000, "content_type": "image/jpeg"}
+        assert browser.post("/api/uploads/multipart", json=body).status_code == 403  # a forged request
+        csrf = {"X-CSRF-Token": browser.get("/api/auth/me").json()["csrf_token"]}
+        started = browser.post("/api/uploads/multipart", json=body, headers=csrf)
+        assert started.status_code == 201, started.text
+        base = f"/api/uploads/multipart/{started.json()['job_id']}"
+        forged = [
+            browser.post(f"{base}/parts/sign", json={"part_numbers": [1]}),
+            browser.post(f"{base}/complete", json={"parts": [{"part_number": 1, "etag": "x"}]}),
+            browser.delete(base),
+        ]
+        assert [f.status_code for f in forged] == [403] * 3, [f.text for f in forged]
+        assert browser.get(f"{base}/parts").status_code == 200  # reading needs no token
+        assert browser.delete(base, headers=csrf).status_code == 204
+    finally:
+        browser.close()
 
 
 def test_an_upload_past_the_quota_is_413_before_anything_is_created(direct_site: Site) -> None:

@@ -108,12 +108,18 @@ async def stream_job(
     summary="Delete an upload: its original, its renditions and its job",
 )
 async def delete_job(job: OwnedJob, context: Context, user: CurrentUser) -> Response:
-    """Only finished, failed or stuck jobs: a job still encoding would write renditions after the
-    delete; one without news past the stuck deadline (SWEEPER_*) no longer counts as encoding."""
+    """Only finished, failed, stuck or still uploading jobs: a job still encoding would write
+    renditions after the delete; one without news past the stuck deadline (SWEEPER_*) no longer
+    counts as encoding. An upload under way is cancelled (its multipart upload aborted)."""
     job_id = job.id
-    if not JobStatus(job.status).is_terminal and not context.jobs.is_stuck(job):
+    uploading = job.status == JobStatus.UPLOADING
+    if not uploading and not JobStatus(job.status).is_terminal and not context.jobs.is_stuck(job):
         raise HTTPException(409, f"job {job_id!r} is still {job.status}; delete it once it is done or failed")
     store = context.store
+    if uploading and job.upload_id is not None:
+        # A direct upload under way: its parts go with it, and part URLs already handed out
+        # can no longer store anything.
+        await asyncio.to_thread(store.multipart.abort, job.source_key, job.upload_id)
     # Objects first, rows last: if anything fails half-way, the job is still listed and can be
     # deleted again, instead of leaving invisible objects behind.
     removed = await asyncio.to_thread(store.remove_prefix, store.uploads_bucket, f"{job_id}/")

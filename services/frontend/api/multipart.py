@@ -2,7 +2,7 @@
 
     POST   /api/uploads/multipart                      {filename, size, content_type} -> 201
     GET    /api/uploads/multipart/{job_id}/parts       the parts stored so far (to resume)
-    POST   /api/uploads/multipart/{job_id}/parts/sign  {part_numbers} -> presigned PUT URLs
+    POST   /api/uploads/multipart/{job_id}/parts/sign  {part_numbers, part_size?} -> presigned PUT URLs
     POST   /api/uploads/multipart/{job_id}/complete    {parts: [{part_number, etag}]} -> 202 {job}
     DELETE /api/uploads/multipart/{job_id}             cancel: parts and job removed -> 204
 
@@ -65,6 +65,9 @@ class PartList(BaseModel):
 
 class SignParts(BaseModel):
     part_numbers: list[int] = Field(min_length=1, max_length=1000)
+    #: The size the client cuts the file in (every part but the last); the started upload's
+    #: `part_size` when absent. Each URL accepts exactly its part's length.
+    part_size: int | None = Field(default=None, ge=1)
 
 
 class SignedParts(BaseModel):
@@ -130,7 +133,7 @@ async def list_parts(job: OwnedJob, uploads: DirectUploadsDep) -> PartList:
 )
 async def sign_parts(body: SignParts, job: OwnedJob, uploads: DirectUploadsDep) -> SignedParts:
     try:
-        urls = await asyncio.to_thread(uploads.sign, job, body.part_numbers)
+        urls = await asyncio.to_thread(uploads.sign, job, body.part_numbers, body.part_size)
     except UploadRefused as refused:
         raise HTTPException(refused.status_code, refused.detail) from refused
     return SignedParts(urls=urls)

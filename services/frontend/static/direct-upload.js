@@ -62,7 +62,10 @@
         return listed.parts.map((p) => ({ PartNumber: p.part_number, ETag: p.etag, Size: p.size }));
       },
       async signPart(file, { uploadId, partNumber }) {
-        const signed = await api("POST", `${base(uploadId)}/parts/sign`, { part_numbers: [partNumber] });
+        // Each URL takes exactly its part's length: the site is told how the file is cut.
+        const signed = await api("POST", `${base(uploadId)}/parts/sign`, {
+          part_numbers: [partNumber], part_size: chunkSize(file.size),
+        });
         return { method: "PUT", url: signed.urls[String(partNumber)] };
       },
       async completeMultipartUpload(file, { uploadId, parts }) {
@@ -75,13 +78,28 @@
         await api("DELETE", base(uploadId));
       },
     })
-    .use(GoldenRetriever, { serviceWorker: false });
+    // Golden Retriever keeps each file's bytes in IndexedDB until it is uploaded, so a reload resumes
+    // it. Its defaults (10 MiB a file, 300 MiB in all) would keep none of the files sent this way;
+    // the browser's own storage quota is the real bound (a file it cannot keep is simply not
+    // resumable after a reload, and its upload goes on). No service worker: IndexedDB survives a
+    // reload and a browser restart alike.
+    .use(GoldenRetriever, {
+      serviceWorker: false,
+      indexedDB: { maxFileSize: 16 * 1024 * MIB, maxTotalSize: 32 * 1024 * MIB },
+    });
 
   const jobIdOf = (file) => file.s3Multipart && file.s3Multipart.uploadId;
 
+  // A restored upload (no caller waiting after the reload) shows its progress on the page's bar.
+  const restoredProgress = (fraction) => {
+    const bar = document.getElementById("upload-progress");
+    if (bar) { bar.hidden = false; bar.value = fraction; }
+  };
+
   uppy.on("upload-progress", (file, progress) => {
     const waiting = pending.get(file.id);
-    if (waiting && progress.bytesTotal) waiting.onProgress(progress.bytesUploaded / progress.bytesTotal);
+    const onProgress = waiting ? waiting.onProgress : restoredProgress;
+    if (progress.bytesTotal) onProgress(progress.bytesUploaded / progress.bytesTotal);
   });
   uppy.on("upload-success", (file) => {
     const jobId = jobIdOf(uppy.getFile(file.id) || file);
@@ -105,7 +123,9 @@
     if (!files.length) return;
     const message = document.getElementById("upload-message");
     if (message) message.textContent = `Resuming the upload of ${files.map((f) => f.name).join(", ")}…`;
-    signIn().then(() => uppy.upload());
+    // Confirming the restore is what resumes its uploads (each from the parts storage holds);
+    // `upload()` would only start files that never started.
+    signIn().then(() => uppy.emit("restore-confirmed"));
   });
 
   function restoredDone(name) {

@@ -16,8 +16,10 @@ from infra.local.processes import free_port
 from infra.local.prometheus import RULES, AlertmanagerServer, PrometheusServer
 from shared.events import JOBS_REQUESTED
 from shared.kafka import ensure_topics
+from shared.kafka.clients import kafka_producer
 from tests.conftest import CACHE_DIR
 from tests.eventually import eventually
+from tests.system.test_prometheus import dashboard_expressions
 
 ALERT = "UnderReplicatedPartitions"
 
@@ -98,3 +100,36 @@ def test_stopping_a_broker_fires_the_under_replicated_alert_and_restarting_it_cl
     finally:
         server.stop()
         alertmanager.stop()
+
+
+def test_every_kafka_query_of_the_dashboards_returns_series_from_the_brokers(
+    cluster: KafkaCluster, tmp_path: Path
+) -> None:
+    """The dashboards' broker panels (which the session's single-broker stack cannot feed) against the
+    cluster's own JMX exporters, with records flowing so the per-topic rates exist."""
+    kafka_queries = [(where, expr) for where, expr in dashboard_expressions() if "kafka_" in expr]
+    assert kafka_queries, "the dashboards chart the brokers"
+    targets = {"kafka": [f"127.0.0.1:{node.metrics_port}" for node in cluster.nodes]}
+    server = PrometheusServer(tmp_path / "prometheus", free_port(), targets, tmp_path / "prometheus.log")
+    server.start()
+    try:
+        server.wait_all_up(timeout=90)
+        asyncio.run(_produce(cluster, 50))
+
+        def without_series() -> list[str]:
+            return [f"{where}: {expr}" for where, expr in kafka_queries if not server.query(expr)]
+
+        # Rates need two scrapes after the records.
+        eventually(without_series, until=lambda empty: not empty, timeout=60, what="series for every query")
+    finally:
+        server.stop()
+
+
+async def _produce(cluster: KafkaCluster, count: int) -> None:
+    producer = kafka_producer(cluster.admin_settings, acks="all")
+    await producer.start()
+    try:
+        for n in range(count):
+            await producer.send_and_wait(JOBS_REQUESTED.name, b"{}", key=str(n).encode())
+    finally:
+        await producer.stop()

@@ -12,6 +12,7 @@ from infra.local.postgres import SERVER_USER, PostgresServer
 from infra.local.processes import free_port
 from infra.local.prometheus import PostgresExporter
 from tests.eventually import eventually
+from tests.system.test_prometheus import dashboard_expressions
 
 
 def test_the_exporter_sees_the_database_up_with_its_connections(
@@ -31,3 +32,8 @@ def test_the_exporter_sees_the_database_up_with_its_connections(
         exporter.stop()
     assert re.search(r"^pg_up 1$", page, re.MULTILINE), exporter.process.log_tail()
     assert "pg_stat_database_numbackends" in page
+    # Every PostgreSQL panel of the dashboards charts a metric the exporter serves (the session's
+    # Prometheus test cannot: its stack runs on SQLite).
+    for where, expression in dashboard_expressions():
+        for metric in re.findall(r"\b(pg_\w+)", expression):
+            assert re.search(rf"^{metric}\b", page, re.MULTILINE), f"{where}: no {metric} on the exporter"

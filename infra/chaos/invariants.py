@@ -24,6 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from infra.chaos.site import ChaosSite
+from services.reencoder.video.completion import AUDIO
+from services.reencoder.video.keys import hls_prefix
 from shared.database import JobRow, RenditionRow
 from shared.events import DEAD_LETTERS, DeadLetter
 from shared.kafka.clients import kafka_consumer
@@ -31,7 +33,8 @@ from shared.settings import KafkaSettings
 from shared.storage import MediaStore
 
 #: What a job may keep next to its renditions: its manifest, a video's plan, task markers and HLS files.
-BOOKKEEPING = ("manifest.json", "plan.json")
+#: A job's own records beside its renditions (the manifest, the video plan, the chunk publisher's).
+BOOKKEEPING = ("manifest.json", "plan.json", "rest-published.json")
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,9 @@ def rendition_set_problems(
     missing = sorted(listed - stored) if renditions else [f"{job_id}: no renditions listed"]
     allowed_prefixes = [f"{job_id}/tasks/", f"{job_id}/variants/"]  # sizes on demand (/img)
     if any(rendition.name == "hls" for rendition in renditions):
-        allowed_prefixes += [f"{job_id}/hls/{rendition.name}/" for rendition in renditions]
+        # Each rung's playlist, init and segments, and the audio rendition's (not a listed rendition).
+        names = [rendition.name for rendition in renditions] + [AUDIO]
+        allowed_prefixes += [hls_prefix(job_id, name) for name in names]
     allowed = listed | {f"{job_id}/{name}" for name in BOOKKEEPING}
     stray = sorted(
         key for key in stored - allowed if not any(key.startswith(prefix) for prefix in allowed_prefixes)

@@ -40,9 +40,14 @@ def test_a_video_job_may_keep_its_plan_task_markers_and_hls_files() -> None:
     stored = {r.key for r in video} | {
         f"{JOB}/plan.json",
         f"{JOB}/manifest.json",
-        f"{JOB}/tasks/360p.json",
+        f"{JOB}/rest-published.json",
+        f"{JOB}/tasks/chunk-00000.json",
         f"{JOB}/hls/360p/index.m3u8",
-        f"{JOB}/hls/360p/segment-0.ts",
+        f"{JOB}/hls/360p/init.mp4",
+        f"{JOB}/hls/360p/seg_00000.m4s",
+        # The audio rendition's package, in the master's audio group (not a listed rendition).
+        f"{JOB}/hls/audio/index.m3u8",
+        f"{JOB}/hls/audio/seg_00000.m4s",
     }
     assert rendition_set_problems(JOB, video, stored) == ([], [])
     # HLS files of a variant the job does not list are a leftover.

@@ -79,6 +79,7 @@ def test_prometheus_scrapes_every_replica_compose_runs(full: FullTopology) -> No
         "postgres",
         "reencoder",
         "reencoder",
+        "webhooks",
     ]
 
 

@@ -369,6 +369,8 @@ class VideoTaskHandler:
                     raise MediaRejected("the audio of the video is missing")
                 audio_files = [s.file for s in TaskResult.model_validate(marker).segments[AUDIO]]
                 await asyncio.to_thread(self._stitch, keys.hls_prefix(job_id, AUDIO), audio_files, audio)
+        # What this task read: the rung's segments and the audio's, stitched.
+        timer.bytes_in = sum(path.stat().st_size for path in (video, audio) if path is not None)
         mp4 = scratch / f"{output.name}.mp4"
         with timer.phase("encode"):
             await run_ffmpeg(

@@ -163,8 +163,11 @@ class LocalStack:
         if config.kafka_security is not None:
             self.minio.process.env |= config.kafka_security.minio_notification_env()
         self.kafka.start()
-        self.minio.start()
+        # MinIO after the brokers answer: it builds its Kafka targets (notifications, and the audit
+        # log once its config is stored, i.e. on every start after the first) at start-up, and a
+        # broker still starting leaves them missing ("destination ARN does not exist").
         self.kafka.wait_ready(timeout=120)
+        self.minio.start()
         self.minio.wait_ready(timeout=60)
         created = asyncio.run(ensure_topics(config.kafka))
         if created:

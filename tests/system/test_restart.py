@@ -6,13 +6,12 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from infra.local.stack import LocalStack, StackConfig
 from tests.conftest import CACHE_DIR
 from tests.media_samples import image_bytes
-from tests.system.conftest import Site
+from tests.system.conftest import Site, site_client
 
 
 @pytest.fixture
@@ -31,7 +30,7 @@ def own_stack(tmp_path: Path, stack: LocalStack) -> Iterator[LocalStack]:
 def _up(stack: LocalStack, authorization: str | None = None) -> Site:
     stack.start_infrastructure()
     stack.start_services()
-    site = Site(stack, httpx.Client(base_url=stack.config.frontend_url, timeout=30))
+    site = Site(stack, site_client(stack))
     if authorization is None:
         site.sign_up()
     else:

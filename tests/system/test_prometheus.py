@@ -53,7 +53,11 @@ def test_prometheus_scrapes_every_service_and_worker(small_site: Site, tmp_path:
 
 def test_a_workers_metrics_show_a_finished_job(small_site: Site) -> None:
     stack = small_site.stack
-    (port,) = [port for name, port in stack.metrics_ports.items() if name in stack.services]  # one worker
+    (port,) = [  # the one worker's (the webhooks service serves its metrics on a port of its own too)
+        port
+        for name, port in stack.metrics_ports.items()
+        if name in stack.services and name.startswith("reencoder")
+    ]
     url = f"http://127.0.0.1:{port}/metrics"
     done = ("reencode_work_finished_total", frozenset({("kind", "image"), ("outcome", "done")}))
     before = _samples(url)[done]

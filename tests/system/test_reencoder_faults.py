@@ -18,6 +18,7 @@ from services.reencoder.pool import EncoderPool
 from services.reencoder.renditions import manifest_key
 from services.reencoder.timing import TimingReporter
 from services.reencoder.video import keys
+from services.reencoder.video.chunks import chunk_task_id
 from services.reencoder.video.task_handler import VideoTaskHandler
 from shared.events import (
     JOBS_STATUS,
@@ -52,15 +53,20 @@ def video_task(store: MediaStore) -> VideoTaskRequested:
     return VideoTaskRequested(
         correlation_id=new_id(),
         job_id=job_id,
-        task_id=OUTPUT.name,
-        kind=VideoTaskKind.RENDITION,
+        task_id=chunk_task_id(0),
+        kind=VideoTaskKind.CHUNK,
         output=OUTPUT,
+        outputs=(OUTPUT,),
         source_key=source_key,
         duration_s=2.0,
         frame_rate=25.0,
         has_audio=True,
         weight=1.0,
         partition_key=job_id,
+        # The whole 2 s clip is the one chunk, of one 2 s segment.
+        start_s=0.0,
+        length_s=2.0,
+        segment_s=2.0,
     )
 
 
@@ -114,8 +120,8 @@ def test_a_failing_duplicate_attempt_leaves_the_finished_attempts_outputs(
     asyncio.run(scenario())
     bucket = store.renditions_bucket
     assert store.stat(bucket, keys.task_marker_key(task.job_id, task.task_id)) is not None
-    assert store.stat(bucket, keys.mp4_key(task.job_id, OUTPUT.name)) is not None
-    assert store.stat(bucket, keys.hls_prefix(task.job_id, OUTPUT.name) + "index.m3u8") is not None
+    for file in ("init.mp4", keys.segment_file(0)):
+        assert store.stat(bucket, keys.hls_file_key(task.job_id, OUTPUT.name, file)) is not None, file
     finished = [event for event in read_topic(stack, VIDEO_TASKS_FINISHED) if event.job_id == task.job_id]
     assert [event.ok for event in finished] == [True, True]
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 
+from services.reencoder.renditions import IMAGE_LADDER
 from shared.events import JOBS_STATUS, JobStatus
 from tests.eventually import eventually
 from tests.media_samples import image_bytes
 from tests.system.conftest import Site, read_topic
+
+#: One set of an image job's objects: every rendition of the ladder and the manifest.
+ONE_SET = len(IMAGE_LADDER) + 1
 
 GROUP = "reencoder"
 
@@ -27,7 +31,7 @@ def test_two_workers_share_a_burst_of_20_uploads_each_done_once(bare_site: Site)
     assert Counter(e.job_id for e in done) == Counter(job_ids), "a job was finished more than once"
     assert {e.worker_id for e in done} == {"worker-a", "worker-b"}, "the work was not shared"
     for job_id in job_ids:
-        assert len(site.store.list_keys(site.store.renditions_bucket, f"{job_id}/")) == 5
+        assert len(site.store.list_keys(site.store.renditions_bucket, f"{job_id}/")) == ONE_SET
 
 
 def test_worker_killed_mid_job_is_finished_by_another(bare_site: Site) -> None:
@@ -46,7 +50,7 @@ def test_worker_killed_mid_job_is_finished_by_another(bare_site: Site) -> None:
     assert job["status"] == "done", job["error"]
     survivor = next(name for name in workers if name != victim_name)
     assert _worker_of(site, job_id) == survivor
-    assert len(site.store.list_keys(site.store.renditions_bucket, f"{job_id}/")) == 5
+    assert len(site.store.list_keys(site.store.renditions_bucket, f"{job_id}/")) == ONE_SET
 
 
 def _worker_of(site: Site, job_id: str) -> str:

@@ -86,17 +86,8 @@ class MediaStore:
 
     def get_json(self, bucket: str, key: str) -> Any | None:
         """The JSON document at `key`, or None if there is none."""
-        try:
-            response = self._client.get_object(bucket, key)
-        except S3Error as error:
-            if error.code in _MISSING_CODES:
-                return None
-            raise
-        try:
-            return json.loads(response.read())
-        finally:
-            response.close()
-            response.release_conn()
+        data = self.get_bytes(bucket, key)
+        return None if data is None else json.loads(data)
 
     def get_bytes(self, bucket: str, key: str) -> bytes | None:
         """A small object's bytes (one GET), or None if there is none."""

@@ -79,19 +79,7 @@ class JobStore:
     def create(self, request: JobRequested, retries: int = 0) -> JobRow:
         """The job's row and its `JobRequested` in the outbox, committed together (or neither).
         `retries`: how many retries led to it (a retry's new job starts from its parent's count)."""
-        job = JobRow(
-            id=request.job_id,
-            kind=request.kind.value,
-            status=JobStatus.QUEUED.value,
-            progress=0.0,
-            filename=request.filename,
-            content_type=request.content_type,
-            size_bytes=request.size_bytes,
-            source_key=request.source_key,
-            correlation_id=request.correlation_id,
-            owner_id=request.user_id,
-            retries=retries,
-        )
+        job = _row(request, JobStatus.QUEUED, retries=retries)
         with self._sessions.begin() as session:
             session.add(job)
             session.add(outbox_record(JOBS_REQUESTED, request, job_id=request.job_id))
@@ -233,19 +221,7 @@ class JobStore:
     def create_uploading(self, request: JobRequested, upload_id: str) -> JobRow:
         """A job whose original is still being sent to storage (multipart upload `upload_id`):
         nothing is asked of the workers until `queue_uploaded`."""
-        job = JobRow(
-            id=request.job_id,
-            kind=request.kind.value,
-            status=JobStatus.UPLOADING.value,
-            progress=0.0,
-            filename=request.filename,
-            content_type=request.content_type,
-            size_bytes=request.size_bytes,
-            source_key=request.source_key,
-            correlation_id=request.correlation_id,
-            owner_id=request.user_id,
-            upload_id=upload_id,
-        )
+        job = _row(request, JobStatus.UPLOADING, upload_id=upload_id)
         with self._sessions.begin() as session:
             session.add(job)
         return job
@@ -399,3 +375,21 @@ def _note_playable(session: Session, event: JobStatusChanged) -> bool:
 def _aware(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; every time we store is UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _row(request: JobRequested, status: JobStatus, retries: int = 0, upload_id: str | None = None) -> JobRow:
+    """The new job's row, as `request` describes it."""
+    return JobRow(
+        id=request.job_id,
+        kind=request.kind.value,
+        status=status.value,
+        progress=0.0,
+        filename=request.filename,
+        content_type=request.content_type,
+        size_bytes=request.size_bytes,
+        source_key=request.source_key,
+        correlation_id=request.correlation_id,
+        owner_id=request.user_id,
+        retries=retries,
+        upload_id=upload_id,
+    )

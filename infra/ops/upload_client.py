@@ -68,11 +68,17 @@ def content_type_of(path: Path) -> str:
 
 class ResumableUploader:
     def __init__(
-        self, http: httpx.Client, state_dir: Path | None = None, parallel: int = PARALLEL_PARTS
+        self,
+        http: httpx.Client,
+        state_dir: Path | None = None,
+        parallel: int = PARALLEL_PARTS,
+        storage_transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.http = http
         self.state_dir = state_dir or cache_dir()
         self.parallel = parallel
+        #: How part PUTs reach storage (None: the network; tests give a transport of their own).
+        self.storage_transport = storage_transport
 
     def upload(
         self,
@@ -91,11 +97,11 @@ class ResumableUploader:
         on_plan(state.size, sum(size for _, size in stored.values()))
         etags = {n: etag for n, (etag, _) in stored.items()}
         sent = 0
-        signer = _PartSigner(self, state.job_id, missing)
+        signer = _PartSigner(self, state, missing)
         # Storage gets no site credentials: a client of its own, its connections kept alive.
         with (
             path.open("rb") as file,
-            httpx.Client(timeout=120) as storage,
+            httpx.Client(timeout=120, transport=self.storage_transport) as storage,
             ThreadPoolExecutor(self.parallel) as pool,
         ):
             # Each part is read by the thread that sends it: at most `parallel` parts in memory.
@@ -135,7 +141,12 @@ class ResumableUploader:
             listed = self.http.get(f"/api/uploads/multipart/{saved.job_id}/parts")
             if listed.status_code == 200:
                 parts = {p["part_number"]: (p["etag"], p["size"]) for p in listed.json()["parts"]}
-                return saved, parts
+                part_size = _part_size_stored(saved, parts)
+                if part_size is not None:
+                    saved.part_size, saved.part_count = part_size, -(-saved.size // part_size)
+                    return saved, parts
+                # Parts no cut of the file explains: resuming would assemble a corrupt file.
+                self.http.delete(f"/api/uploads/multipart/{saved.job_id}")
             # Completed, cancelled or expired meanwhile: start over.
         started = _ok(
             self.http.post(
@@ -155,10 +166,11 @@ class ResumableUploader:
         self._save(path, state)
         return state, {}
 
-    def _sign(self, job_id: str, numbers: list[int]) -> dict[int, str]:
-        signed = _ok(
-            self.http.post(f"/api/uploads/multipart/{job_id}/parts/sign", json={"part_numbers": numbers})
-        )
+    def _sign(self, job_id: str, numbers: list[int], part_size: int) -> dict[int, str]:
+        # The part size this client cuts the file in is signed into each URL's length: the site's
+        # own preferred size may have changed since the upload started.
+        body = {"part_numbers": numbers, "part_size": part_size}
+        signed = _ok(self.http.post(f"/api/uploads/multipart/{job_id}/parts/sign", json=body))
         return {int(n): url for n, url in signed.json()["urls"].items()}
 
     def _send(
@@ -209,8 +221,8 @@ class _PartSigner:
     """Presigned URLs asked for a batch at a time, as the sending threads reach their parts, so the
     threads never wait for a whole batch to finish and no URL waits long enough to expire."""
 
-    def __init__(self, uploader: ResumableUploader, job_id: str, numbers: list[int]) -> None:
-        self._uploader, self._job_id, self._numbers = uploader, job_id, numbers
+    def __init__(self, uploader: ResumableUploader, state: UploadState, numbers: list[int]) -> None:
+        self._uploader, self._state, self._numbers = uploader, state, numbers
         self._urls: dict[int, str] = {}
         self._lock = threading.Lock()
 
@@ -218,10 +230,24 @@ class _PartSigner:
         with self._lock:
             if number not in self._urls:
                 start = self._numbers.index(number)
-                self._urls.update(
-                    self._uploader._sign(self._job_id, self._numbers[start : start + SIGN_BATCH])
-                )
+                batch = self._numbers[start : start + SIGN_BATCH]
+                self._urls.update(self._uploader._sign(self._state.job_id, batch, self._state.part_size))
             return self._urls.pop(number)
+
+
+def _part_size_stored(state: UploadState, stored: dict[int, tuple[str, int]]) -> int | None:
+    """The part size the stored parts were cut with: the saved one, or, when storage shows parts of
+    another size (state saved by another version of this client), that size. None when no single
+    part size explains every stored part's length."""
+    candidates = [state.part_size, *sorted({size for _, size in stored.values()}, reverse=True)]
+    for part_size in candidates:
+        if part_size <= 0:
+            continue
+        cut = UploadState(**(asdict(state) | {"part_size": part_size}))
+        count = -(-state.size // part_size)
+        if all(n <= count and size == _part_length(cut, n) for n, (_, size) in stored.items()):
+            return part_size
+    return None
 
 
 def _part_length(state: UploadState, number: int) -> int:

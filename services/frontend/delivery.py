@@ -3,7 +3,9 @@ short-lived presigned storage URL (bytes never pass through Python; storage answ
 HLS playlists served small, their segment URLs presigned, so a player needs nothing else.
 
 The owner's routes (api/media.py) and a share link's routes (api/shares.py) both deliver through
-`Delivery`; a share link also caps every URL's validity at its own expiry.
+`Delivery`; a share link also caps every URL's validity at its own expiry, and the URL of a download
+or segment redirect through a link at `shared_url_expiry_s`, so that revoking the link stops them
+within that time too (what storage has begun sending goes on; see README, "Share links").
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class DeliverySettings(BaseSettings):
     #: The segment URLs of an HLS playlist: a player fetches them over the whole video (paused, too),
     #: long after it read the playlist.
     playlist_url_expiry_s: int = Field(default=6 * 3600, ge=1, le=7 * 24 * 3600)
+    #: A download's (or segment redirect's) URL handed out through a share link: once the link is
+    #: revoked, URLs it handed out stop working within this. Signed in windows of half of it.
+    shared_url_expiry_s: int = Field(default=60, ge=2, le=3600)
 
 
 def is_hls_file(variant: str, file: str) -> bool:
@@ -110,7 +115,7 @@ class Delivery:
         if rendition.content_type == _PLAYLIST:
             text = await asyncio.to_thread(self._read_playlist, rendition.key)
             return self._playlist_response(text, until)
-        timing = self._expiry(self.settings.download_url_expiry_s, utc_now(), until)
+        timing = self._expiry(self._redirect_expiry_s(until), utc_now(), until)
         if timing is None:
             raise HTTPException(404, "this link has expired")
         signed_at, expires_s = timing
@@ -152,12 +157,19 @@ class Delivery:
 
     def _segment_redirect(self, key: str, until: datetime | None) -> Response:
         # Players follow the playlist's presigned URLs; this route serves anyone who asks by name.
-        timing = self._expiry(self.settings.download_url_expiry_s, utc_now(), until)
+        timing = self._expiry(self._redirect_expiry_s(until), utc_now(), until)
         if timing is None:
             raise HTTPException(404, "this link has expired")
         signed_at, expires_s = timing
         url = self.signer.get_url(self.store.renditions_bucket, key, expires_s, signed_at=signed_at)
         return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
+
+    def _redirect_expiry_s(self, until: datetime | None) -> int:
+        """How long a redirect's URL is signed for: a share link's (`until` given) hands out URLs
+        short enough that a revoke soon stops them as well as the link."""
+        if until is None:
+            return self.settings.download_url_expiry_s
+        return min(self.settings.download_url_expiry_s, self.settings.shared_url_expiry_s)
 
     def _read_playlist(self, key: str) -> str:
         stored = self.store.stat(self.store.renditions_bucket, key)

@@ -170,6 +170,61 @@ def print_cpu_table(
         )
 
 
+def idle_stack(http: httpx.Client, idle_s: float, profile: Path | None) -> dict[str, float]:
+    """CPU seconds per role of the warmed-up stack doing nothing for `idle_s` (profiled into
+    `profile/idle` when asked: what wakes up when no one asks for anything)."""
+    # One job first, so workers have joined and every service has warmed up before measuring.
+    one_at_a_time(http, [image_bytes(640, 480, "JPEG")])
+    time.sleep(5)
+    profiler = None
+    if profile is not None:
+        from bench.profile import Profiler
+
+        profiler = Profiler(profile / "idle")
+        profiler.start()
+    idle_before = cpu.sample()
+    time.sleep(idle_s)
+    idle = without_profilers(cpu.difference(cpu.sample(), idle_before))
+    if profiler is not None:
+        profiler.stop()
+    return idle
+
+
+def without_profilers(seconds_by_role: dict[str, float]) -> dict[str, float]:
+    """The stack's own CPU: py-spy's samplers (children of the bench when profiling) left out."""
+    return {role: seconds for role, seconds in seconds_by_role.items() if role != "py-spy"}
+
+
+def print_idle(idle: dict[str, float], idle_s: float) -> None:
+    load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+    print(f"\nidle CPU s per minute (load average {load}):")
+    print("| process | idle CPU s per minute |")
+    print("|---|---:|")
+    for name, seconds in sorted(idle.items(), key=lambda item: -item[1]):
+        print(f"| {name} | {seconds * 60 / idle_s:.2f} |")
+    print(
+        f"idle stack: {sum(idle.values()) * 60 / idle_s:.2f} CPU s per minute"
+        f" = {100 * sum(idle.values()) / idle_s:.1f} % of one core"
+    )
+
+
+def measure_idle_only(workers: int, idle_s: float, profile: Path | None) -> None:
+    """`--idle-only`: start the private stack, measure it idle, stop."""
+    state = Path(tempfile.mkdtemp(prefix="bench-"))
+    config = StackConfig.on_free_ports(state, REPO_ROOT / ".state" / "cache")
+    config.reencoders = workers
+    stack = LocalStack(config)
+    try:
+        stack.start_infrastructure()
+        stack.start_services()
+        with httpx.Client(base_url=config.frontend_url, timeout=60) as http:
+            sign_up(http)
+            idle = idle_stack(http, idle_s, profile)
+    finally:
+        stack.stop()
+    print_idle(idle, idle_s)
+
+
 @app.command()
 def main(
     jobs: int = typer.Option(40, max=100, help="How many images (one listing page follows them all)."),
@@ -180,7 +235,11 @@ def main(
     dispatch_jobs: int = typer.Option(30, help="Small images sent one at a time for dispatch latency."),
     profile: Path | None = typer.Option(None, help="Folder for py-spy and JFR profiles of the run."),
     url: str | None = typer.Option(None, help="Use a running site instead of a private stack."),
+    idle_only: bool = typer.Option(False, help="Measure (and profile) the idle stack only, then stop."),
 ) -> None:
+    if idle_only:
+        measure_idle_only(workers, idle_s, profile)
+        return
     images = [image_bytes(width + i, height, "JPEG") for i in range(jobs)]
     max_pixels = 100_000_000
     print(f"{jobs} JPEG images of {width}x{height}, four renditions each")
@@ -205,23 +264,18 @@ def main(
         stack.start_services()
         with httpx.Client(base_url=config.frontend_url, timeout=60) as http:
             sign_up(http)
-            # One job first, so workers have joined and every service has warmed up before measuring.
-            one_at_a_time(http, [image_bytes(640, 480, "JPEG")])
-            time.sleep(5)
-            idle_before = cpu.sample()
-            time.sleep(idle_s)
-            idle = cpu.difference(cpu.sample(), idle_before)
+            idle = idle_stack(http, idle_s, profile)
 
             profiler = None
             if profile is not None:
                 from bench.profile import Profiler
 
-                profiler = Profiler(profile)
+                profiler = Profiler(profile / "run")
                 profiler.start()
             messages_before = asyncio.run(messages_so_far(config.kafka))
             before = cpu.sample()
             piped, _ = through_pipeline(http, images)
-            run_cpu = cpu.difference(cpu.sample(), before)
+            run_cpu = without_profilers(cpu.difference(cpu.sample(), before))
             load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
             messages = cpu.difference(
                 {k: float(v) for k, v in asyncio.run(messages_so_far(config.kafka)).items()},

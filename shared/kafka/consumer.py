@@ -172,7 +172,12 @@ class EventConsumer(Generic[E]):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            # An idle loop asks the broker every 5 s rather than twice a second; a record still
+            # comes at once. Nothing seeks while a fetch waits except the rare rewinds below, which
+            # may then wait up to this long for the fetch in flight (aiokafka sends one per broker).
+            fetch_max_wait_ms=settings.idle_fetch_wait_ms,
         )
+        self._idle_poll_ms = settings.idle_fetch_wait_ms
 
     def stop(self) -> None:
         """Ask the loop to finish the record in hand and return. Safe to call from a signal handler."""
@@ -200,12 +205,14 @@ class EventConsumer(Generic[E]):
             log.info("left group %s", self._group_id)
 
     async def _next_record(self) -> ConsumerRecord[bytes, bytes] | None:
-        """The next record, or None when none came within half a second (or `stop()` was called).
+        """The next record, or None when none came within the idle fetch wait (or `stop()` was called).
 
         One record at a time, on purpose: the loop pauses every partition while it handles it and
         commits its offset before taking the next, so nothing fetched ahead can be lost or skipped.
         """
-        batch = await getmany_unless_stopped(self._consumer, self._stopping, timeout_ms=500, max_records=1)
+        batch = await getmany_unless_stopped(
+            self._consumer, self._stopping, timeout_ms=self._idle_poll_ms, max_records=1
+        )
         records = [record for partition_records in batch.values() for record in partition_records]
         if len(records) > 1:  # max_records=1 rules this out; were it to happen, rewind rather than skip
             for record in reversed(records[1:]):  # the earliest record of each partition seeks last

@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from services.frontend.api.deps import AccountsDep, Context, CurrentUser, OwnedJob
-from services.frontend.api.schemas import JobList, JobOut, Problem, UploadAccepted
+from services.frontend.api.schemas import JobList, JobOut, Problem, RenditionLinks, UploadAccepted
 from services.frontend.eta import EtaEstimator
 from services.frontend.job_queue import enqueue
 from services.frontend.upload_rules import UploadRefused, check_quota
@@ -50,8 +50,9 @@ async def list_jobs(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobList:
     page = await asyncio.to_thread(context.jobs.page, limit, offset, user.id)
+    links = RenditionLinks(request)
     return JobList(
-        jobs=[JobOut.from_row(job, request) for job in page.jobs],
+        jobs=[JobOut.from_row(job, request, links) for job in page.jobs],
         total=page.total,
         limit=limit,
         offset=offset,

@@ -33,6 +33,7 @@ from shared.events import AlertSeverity, utc_now
 from shared.kafka.clients import kafka_admin, kafka_consumer
 from shared.kafka.cluster import (
     Broker,
+    Coordinators,
     GroupMember,
     GroupView,
     TopicView,
@@ -130,6 +131,8 @@ class KafkaWatcher:
         self._offsets: AIOKafkaConsumer | None = None
         #: Every broker ever seen: one missing from the metadata now is down.
         self._known_brokers: set[int] = set()
+        # Each group's coordinator, kept between looks (two FindCoordinator requests fewer per group).
+        self._coordinators = Coordinators()
         #: ZooKeeper mode: the controller elections seen, newest first.
         self._controller_changes: deque[ControllerChange] = deque(maxlen=20)
 
@@ -230,7 +233,7 @@ class KafkaWatcher:
         up = {broker.node_id for broker in cluster.brokers}
         self._known_brokers |= up
         down = sorted(self._known_brokers - up)
-        groups = await read_groups(admin, offsets)
+        groups = await read_groups(admin, offsets, coordinators=self._coordinators)
         now = time.monotonic()
 
         findings = [

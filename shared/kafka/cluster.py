@@ -204,10 +204,20 @@ async def list_group_ids(admin: AIOKafkaAdminClient) -> list[str]:
     return sorted(str(entry[0]) for entry in await admin.list_consumer_groups())
 
 
-async def describe_group(admin: AIOKafkaAdminClient, group_id: str) -> ConsumerGroup:
+async def describe_group(
+    admin: AIOKafkaAdminClient, group_id: str, coordinator: int | None = None
+) -> ConsumerGroup:
     """The group's state and members with their assignments (the one reader of DescribeGroups)."""
-    response = (await admin.describe_consumer_groups([group_id]))[0]
-    raw = response.to_object()["groups"][0]
+    return _group_view(group_id, await _describe_raw(admin, group_id, coordinator))
+
+
+async def _describe_raw(admin: AIOKafkaAdminClient, group_id: str, coordinator: int | None) -> dict[str, Any]:
+    response = (await admin.describe_consumer_groups([group_id], group_coordinator_id=coordinator))[0]
+    raw: dict[str, Any] = response.to_object()["groups"][0]
+    return raw
+
+
+def _group_view(group_id: str, raw: dict[str, Any]) -> ConsumerGroup:
     consumer = raw["protocol_type"] in ("consumer", "")
     members = tuple(
         GroupMember(
@@ -233,20 +243,71 @@ def _assignment(assignment: bytes) -> tuple[TopicPartition, ...]:
     return tuple(sorted(decoded.partitions()))
 
 
-async def committed_offsets(admin: AIOKafkaAdminClient, group_id: str) -> dict[TopicPartition, int]:
+async def committed_offsets(
+    admin: AIOKafkaAdminClient, group_id: str, coordinator: int | None = None
+) -> dict[TopicPartition, int]:
     """The group's committed offset per partition (partitions without a commit left out)."""
-    offsets = await admin.list_consumer_group_offsets(group_id)
+    offsets = await admin.list_consumer_group_offsets(group_id, group_coordinator_id=coordinator)
     return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
 
+#: DescribeGroups' answers from a broker that is not (or not yet) the group's coordinator.
+_NOT_THE_COORDINATOR = frozenset({14, 15, 16})  # LOAD_IN_PROGRESS, NOT_AVAILABLE, NOT_COORDINATOR
+
+
+class Coordinators:
+    """Each group's coordinator, found once and asked directly afterwards (issue #18).
+
+    Without it every look at a group costs two FindCoordinator requests besides DescribeGroups and
+    OffsetFetch. A remembered coordinator is trusted only while it answers DescribeGroups as the
+    coordinator; one that says otherwise, or fails, is looked up again at once in the same look, so
+    a coordinator that moved (a broker down) is followed as before. OffsetFetch then goes to the
+    node that has just answered as the coordinator.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[str, int] = {}
+
+    async def read(
+        self, admin: AIOKafkaAdminClient, group_id: str
+    ) -> tuple[ConsumerGroup, dict[TopicPartition, int]]:
+        node = self._known.get(group_id)
+        raw: dict[str, Any] | None = None
+        if node is not None:
+            try:
+                raw = await _describe_raw(admin, group_id, node)
+            except Exception:  # the node is gone or unreachable: find the coordinator again
+                raw = None
+            if raw is None or raw.get("error_code", 0) in _NOT_THE_COORDINATOR:
+                raw, node = None, None
+        if raw is None or node is None:
+            self._known.pop(group_id, None)
+            node = await admin.find_coordinator(group_id)
+            raw = await _describe_raw(admin, group_id, node)
+        committed = await committed_offsets(admin, group_id, node)
+        self._known[group_id] = node
+        return _group_view(group_id, raw), committed
+
+    def keep_only(self, group_ids: list[str]) -> None:
+        """Forget groups that are gone."""
+        self._known = {group: node for group, node in self._known.items() if group in set(group_ids)}
+
+
 async def read_groups(
-    admin: AIOKafkaAdminClient, offsets: AIOKafkaConsumer, group_ids: list[str] | None = None
+    admin: AIOKafkaAdminClient,
+    offsets: AIOKafkaConsumer,
+    group_ids: list[str] | None = None,
+    coordinators: Coordinators | None = None,
 ) -> list[GroupView]:
     """Consumer groups (all when `group_ids` is None) with their lag on every partition they hold
-    or have committed on; `offsets` is a started group-less consumer that reads the log's bounds."""
+    or have committed on; `offsets` is a started group-less consumer that reads the log's bounds.
+    A caller that looks again and again passes the same `coordinators` (fewer requests)."""
     if group_ids is None:
         group_ids = await list_group_ids(admin)
-    described = [(await describe_group(admin, g), await committed_offsets(admin, g)) for g in group_ids]
+    if coordinators is None:
+        coordinators = Coordinators()
+    coordinators.keep_only(group_ids)
+    described = [await coordinators.read(admin, g) for g in group_ids]
     partitions = sorted({tp for group, committed in described for tp in (*committed, *group.owners())})
     ends: dict[TopicPartition, int] = dict(await offsets.end_offsets(partitions)) if partitions else {}
     starts: dict[TopicPartition, int] = (

@@ -8,6 +8,8 @@ task, real progress included), and monitoring with a lag window far shorter than
   records and never commits still raises `kafka.group_stuck`;
 - the database stopped while DONE events arrive loses nothing: the status recorder retries the
   outage, every job ends done, nothing is dead-lettered;
+- the broker stopped while an encode publishes its progress costs the encode nothing: progress is
+  best effort, the chunk is encoded once and the job ends done;
 - a worker that crashed and was restarted under its name shows one restart more.
 """
 
@@ -64,6 +66,12 @@ class FaultSite:
     site: Site
     postgres: PostgresServer
     monitoring: httpx.Client
+    ffmpeg_commands: Path
+
+    def encodes(self, needle: str) -> list[str]:
+        """The HLS encodes (not the poster's one frame, not packaging) whose command names `needle`."""
+        lines = self.ffmpeg_commands.read_text().splitlines() if self.ffmpeg_commands.exists() else []
+        return [line for line in lines if needle in line and "index.m3u8" in line]
 
     def status(self) -> dict[str, Any]:
         response = self.monitoring.get("/api/monitoring/status")
@@ -74,11 +82,14 @@ class FaultSite:
 
 def paced_ffmpeg(folder: Path) -> str:
     """Debian's ffmpeg decoding at the input's own frame rate (`-re`), so encodes and previews take
-    real time; packaging (`-c copy`) stays as fast as ever."""
+    real time; packaging (`-c copy`) stays as fast as ever. Every command line is logged to
+    `commands.log` beside it, so a test counts encodes."""
     real = ffmpeg_binary()
     script = folder / "ffmpeg"
+    log = folder / "commands.log"
     script.write_text(
-        f'#!/bin/sh\ncase " $* " in *" -c copy "*) exec {real} "$@" ;; esac\nexec {real} -re "$@"\n'
+        f'#!/bin/sh\necho "$*" >> {log}\n'
+        f'case " $* " in *" -c copy "*) exec {real} "$@" ;; esac\nexec {real} -re "$@"\n'
     )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return str(script)
@@ -95,12 +106,13 @@ def faults(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Itera
     postgres.create_database("site")
     saved = dict(stack.config.service_env)
     stack.config.service_env.update(ENV)
-    stack.config.service_env["VIDEO_FFMPEG_BINARY"] = paced_ffmpeg(tmp_path_factory.mktemp("ffmpeg"))
+    ffmpeg_folder = tmp_path_factory.mktemp("ffmpeg")
+    stack.config.service_env["VIDEO_FFMPEG_BINARY"] = paced_ffmpeg(ffmpeg_folder)
     try:
         site = start_site(stack, reencoders=1, database_url=postgres.url("site"))
         monitoring = httpx.Client(base_url=f"http://127.0.0.1:{stack.config.monitoring_port}", timeout=30)
         try:
-            yield FaultSite(site, postgres, monitoring)
+            yield FaultSite(site, postgres, monitoring, ffmpeg_folder / "commands.log")
         finally:
             monitoring.close()
             site.http.close()
@@ -189,16 +201,40 @@ def test_a_long_video_task_is_busy_not_stuck_while_a_consumer_that_never_commits
     assert not any(key.startswith(tasks_stuck) for key in raised), raised
 
 
+def done_announced(site: Site, jobs: list[str]) -> list[datetime]:
+    """When each of `jobs` was announced DONE on jobs.status, as the status recorder reads it."""
+    return [
+        event.occurred_at
+        for event in read_topic(site.stack, JOBS_STATUS, timeout=1.0)
+        if event.job_id in jobs and event.status is JobStatus.DONE
+    ]
+
+
 def test_the_database_stopped_while_done_events_arrive_loses_no_job(faults: FaultSite) -> None:
     site = faults.site
     # Uploaded side by side, so the one worker still has most of them to encode when the database stops.
     with ThreadPoolExecutor(max_workers=3) as uploads:  # a user may send three at once
         jobs = list(uploads.map(lambda _: site.upload_ok(image_bytes(2400, 1800)), range(8)))
-    # The worker goes on encoding and announcing DONE; the status recorder cannot write them.
+    # The worker has them: it goes on encoding and announcing DONE, which the status recorder
+    # cannot write while the database is down.
+    eventually(
+        lambda: [site.job(job_id)["status"] for job_id in jobs],
+        until=lambda statuses: "processing" in statuses,
+        timeout=WITHIN_S,
+        interval=0.2,
+        what="the worker on the first job",
+    )
     stopped_at = utc_now()
     faults.postgres.stop()
     try:
-        time.sleep(3)
+        # Down until a DONE is announced into the outage, however slow the machine encodes.
+        eventually(
+            lambda: [at for at in done_announced(site, jobs) if at >= stopped_at],
+            until=bool,
+            timeout=WITHIN_S,
+            interval=0.5,
+            what="a DONE announced while the database is down",
+        )
     finally:
         faults.postgres.start()
         started_at = utc_now()
@@ -215,12 +251,39 @@ def test_the_database_stopped_while_done_events_arrive_loses_no_job(faults: Faul
     ]
     assert letters == []
     # The fault did hit: some jobs were announced done while the database was down.
-    done = [
-        event.occurred_at
-        for event in read_topic(site.stack, JOBS_STATUS)
-        if event.job_id in jobs and event.status is JobStatus.DONE
-    ]
+    done = done_announced(site, jobs)
     assert any(stopped_at <= at <= started_at for at in done), (stopped_at, started_at, sorted(done))
+
+
+def test_the_broker_stopped_while_an_encode_reports_progress_costs_the_encode_nothing(
+    faults: FaultSite,
+) -> None:
+    """Before: the first progress event the broker refused raised out of ffmpeg's progress
+    callback, killed ffmpeg and started the task again from zero."""
+    site, kafka = faults.site, faults.site.stack.kafka
+    assert kafka is not None
+    job_id = site.upload_ok(video_bytes(seconds=VIDEO_SECONDS), "progress.mp4")
+    eventually(
+        lambda: site.job(job_id),
+        until=lambda job: job["status"] == "processing" and job["progress"] > 0,
+        timeout=WITHIN_S,
+        interval=0.2,
+        what=f"job {job_id} reporting progress",
+    )
+    first_chunk = f"{job_id}-chunk-00000"
+    assert len(faults.encodes(first_chunk)) == 1  # paced: it runs for seconds yet
+    kafka.stop_node(0)
+    try:
+        time.sleep(4)  # the encode goes on, its progress events refused
+    finally:
+        kafka.start_node(0)
+        kafka.wait_ready(timeout=120)
+
+    assert site.wait_for(job_id, timeout=WITHIN_S)["status"] == "done"
+    chunks = {line.split(f"{job_id}-chunk-")[1][:5] for line in faults.encodes(f"{job_id}-chunk-")}
+    assert chunks, "no chunk encodes logged"
+    for chunk in sorted(chunks):
+        assert len(faults.encodes(f"{job_id}-chunk-{chunk}")) == 1, chunk  # never started over
 
 
 def test_a_crashed_worker_restarted_by_the_supervisor_shows_one_restart(faults: FaultSite) -> None:

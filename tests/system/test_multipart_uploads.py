@@ -88,9 +88,9 @@ def stored_parts(site: Site, job_id: str) -> list[dict[str, Any]]:
 
 def test_a_direct_upload_resumes_from_the_parts_stored_and_its_job_ends_done(direct_site: Site) -> None:
     data = padded_jpeg(12 * MIB)
-    started = start(direct_site, data, key="someone-else/original")
+    started = start(direct_site, data)
     job_id = started["job_id"]
-    # The key is the job's own, whatever the client says: no key outside the caller's upload exists.
+    # The key is the job's own (a client cannot name one): no key outside the caller's upload exists.
     assert started["key"] == f"{job_id}/original"
     assert (started["part_size"], started["part_count"]) == (PART, 3)
     assert direct_site.job(job_id)["status"] == "uploading"
@@ -224,6 +224,17 @@ def test_a_cookie_session_needs_its_csrf_token_on_every_unsafe_multipart_call(di
         assert browser.delete(base, headers=csrf).status_code == 204
     finally:
         browser.close()
+
+
+def test_a_key_named_by_the_client_is_refused_before_anything_is_created(direct_site: Site) -> None:
+    before = direct_site.http.get("/api/jobs").json()["total"]
+    refused = direct_site.http.post(
+        "/api/uploads/multipart",
+        json={"filename": "a.mp4", "size": 1000, "content_type": "video/mp4", "key": "someone-else/original"},
+    )
+    assert refused.status_code == 422, refused.text
+    assert "key" in refused.text
+    assert direct_site.http.get("/api/jobs").json()["total"] == before
 
 
 def test_an_upload_past_the_quota_is_413_before_anything_is_created(direct_site: Site) -> None:

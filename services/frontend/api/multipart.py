@@ -17,7 +17,7 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.frontend.api.deps import Context, CurrentUser, OwnedJob
 from services.frontend.api.schemas import JobOut, Problem
@@ -38,6 +38,10 @@ DirectUploadsDep = Annotated[DirectUploads, Depends(get_direct_uploads)]
 
 
 class StartUpload(BaseModel):
+    # The key is the site's to choose (under the caller's prefix): a client naming one, or any
+    # other field, is told so (422) rather than silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
     filename: str = Field(max_length=1000)
     #: The file's size in bytes: checked against the declared kind's limit and the quota.
     size: int = Field(ge=0)

@@ -36,6 +36,8 @@ _URI_ATTRIBUTE = re.compile(r'URI="([^"]*)"')
 #: A playlist larger than this is no playlist of ours (3 h of 4 s segments is about 100 KiB).
 MAX_PLAYLIST_BYTES = 4 * 1024 * 1024
 _PLAYLIST = HLS_CONTENT_TYPES[".m3u8"]
+#: A video's poster frame (a JPEG), by the name of its rendition.
+POSTER = "poster"
 
 
 class DeliverySettings(BaseSettings):
@@ -107,6 +109,8 @@ class Delivery:
         """The rendition `name` of `job`: its master playlist served here (small; its variants are
         relative to the route that served it), anything else a redirect to storage."""
         rendition = next((r for r in job.renditions if r.name == name), None)
+        if rendition is None and name == POSTER:
+            rendition = playing_poster(job)
         if rendition is None and name == "hls" and (master_key := hls_master_key(job)) is not None:
             # Still encoding, but playable: the master the packager published.
             return self._playlist_response(await asyncio.to_thread(self._read_playlist, master_key), until)
@@ -133,8 +137,9 @@ class Delivery:
         return RedirectResponse(url, status_code=307, headers={"Cache-Control": cache})
 
     async def hls_file(self, job: JobRow, variant: str, file: str, until: datetime | None = None) -> Response:
-        """A file of the job's HLS package: a variant playlist, served with its segments presigned, or
-        a segment (a redirect to storage)."""
+        """A file of the job's HLS package: a variant playlist, served with its segments presigned
+        (through a share link: relative, each one asked of the link), or a segment (a redirect to
+        storage)."""
         master_key = hls_master_key(job)
         if master_key is None or not is_hls_file(variant, file):
             raise HTTPException(404, f"job {job.id!r} has no HLS file {variant}/{file}")
@@ -143,6 +148,10 @@ class Delivery:
         if _HLS_MEDIA.fullmatch(file):
             return self._segment_redirect(prefix + file, until)
         text = await asyncio.to_thread(self._read_playlist, prefix + file)
+        if until is not None:
+            # A share link's player asks the link for every segment (a redirect, the link checked
+            # each time), so a revoke stops playback at the next segment, not hours later.
+            return self._playlist_response(text, until)
         timing = self._expiry(self.settings.playlist_url_expiry_s, utc_now(), until)
         if timing is None:
             raise HTTPException(404, "this link has expired")
@@ -193,6 +202,22 @@ def hls_master_key(job: JobRow) -> str | None:
     if job.kind == "video" and job.playable_at is not None and job.status == JobStatus.PROCESSING:
         return f"{job.id}/hls/master.m3u8"
     return None
+
+
+def playing_poster(job: JobRow) -> RenditionRow | None:
+    """While a playable video still encodes, its poster: the first chunk stored it (before the job
+    became playable) where the finished job's `poster` rendition will name it. None otherwise."""
+    if job.kind != "video" or job.playable_at is None or job.status != JobStatus.PROCESSING:
+        return None
+    return RenditionRow(
+        job_id=job.id,
+        name=POSTER,
+        content_type="image/jpeg",
+        width=0,
+        height=0,
+        bytes=0,
+        key=f"{job.id}/poster.jpg",
+    )
 
 
 def download_name(job: JobRow, rendition: RenditionRow) -> str:

@@ -94,9 +94,12 @@ def test_another_users_media_is_404_without_a_redirect(small_site: Site, image_j
         other.http.close()
 
 
-def fetch_hls(client: httpx.Client, master_url: str) -> int:
+def fetch_hls(client: httpx.Client, master_url: str, through_link: bool = False) -> list[str]:
     """Fetch every variant playlist and every media file by following only what the playlists say,
-    with a client that holds no credentials for storage; returns how many media files there were."""
+    with a client that holds no credentials for storage; returns the media files' URLs.
+
+    The owner's playlists name presigned storage URLs; a share link's name the link's own routes,
+    each a redirect to storage (`through_link`), so that a revoke stops the next segment."""
     master = client.get(master_url)
     assert master.status_code == 200
     assert master.headers["content-type"].startswith("application/vnd.apple.mpegurl")
@@ -109,26 +112,32 @@ def fetch_hls(client: httpx.Client, master_url: str) -> int:
         if tag.startswith("#EXT-X-MEDIA:") and 'URI="' in tag
     ]
     assert variants
-    media = 0
+    media: list[str] = []
     for variant_url in variants:
         variant = client.get(variant_url)
         assert variant.status_code == 200, variant_url
         files = [line for line in variant.text.splitlines() if line and line[0] != "#"]
         files += [t.split('URI="', 1)[1].split('"', 1)[0] for t in variant.text.splitlines() if 'URI="' in t]
         for file in files:
-            assert "X-Amz-Signature=" in file, file  # presigned: straight from storage
-            with httpx.Client(timeout=30) as stranger:
-                fetched = stranger.get(urljoin(variant_url, file))
+            url = urljoin(variant_url, file)
+            if through_link:
+                assert "X-Amz-Signature=" not in file, file
+                fetched = client.get(url)  # the link's redirect to storage, followed
+                assert "X-Amz-Signature=" in str(fetched.url), fetched.url
+            else:
+                assert "X-Amz-Signature=" in file, file  # presigned: straight from storage
+                with httpx.Client(timeout=30) as stranger:
+                    fetched = stranger.get(url)
             assert fetched.status_code == 200, file
             assert fetched.content
-            media += 1
+            media.append(url)
     return media
 
 
 def test_hls_master_variants_and_segments_are_fetched_by_following_the_playlists(
     small_site: Site, video_job: str
 ) -> None:
-    assert fetch_hls(small_site.http, f"/media/{video_job}/hls") >= 2
+    assert len(fetch_hls(small_site.http, f"/media/{video_job}/hls")) >= 2
 
 
 def create_share(site: Site, job_id: str, expires_in_s: int = 3600) -> dict[str, str]:
@@ -147,7 +156,8 @@ def test_a_share_link_works_anonymously_until_revoked(
     assert page.status_code == 200
     assert "clip.mp4" in page.text
     assert page.headers["referrer-policy"] == "no-referrer"
-    assert fetch_hls(anonymous, f"/s/{share['token']}/media/hls") >= 2
+    segments = fetch_hls(anonymous, f"/s/{share['token']}/media/hls", through_link=True)
+    assert len(segments) >= 2
     poster = anonymous.get(f"/s/{share['token']}/media/poster")
     assert (poster.status_code, poster.headers["content-type"]) == (200, "image/jpeg")
     listed = small_site.http.get(f"/api/jobs/{video_job}/shares").json()
@@ -168,6 +178,8 @@ def test_a_share_link_works_anonymously_until_revoked(
     assert anonymous.get(share["url"]).status_code == 404
     assert anonymous.get(f"/s/{share['token']}/media/poster").status_code == 404
     assert anonymous.get(f"/s/{share['token']}/media/hls/360p/index.m3u8").status_code == 404
+    # A player that read its playlists before the revoke gets no further segment either.
+    assert anonymous.get(segments[-1]).status_code == 404
     assert small_site.http.get(f"/api/jobs/{video_job}/shares").json() == []
 
 

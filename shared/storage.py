@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -139,6 +140,12 @@ class MediaStore:
         (ranged GETs): header sniffing reads a few KiB of a file of GiBs."""
         raw = _RangedObject(self, bucket, key, size)
         return io.BufferedReader(raw, buffer_size=block)
+
+    def internal_get_url(self, bucket: str, key: str, expires_s: int) -> str:
+        """A presigned GET URL of `key` for the endpoint this process itself reaches storage at (not
+        the public one clients get): a worker's ffmpeg reads an original through it with ranged
+        GETs. Signing is local; the URL stays valid for `expires_s` seconds."""
+        return self._client.presigned_get_object(bucket, key, expires=timedelta(seconds=expires_s))
 
     def remove(self, bucket: str, key: str) -> None:
         self._client.remove_object(bucket, key)

@@ -116,6 +116,7 @@ async def setup(config: ReencoderConfig, runtime: Runtime) -> AsyncIterator[Wiri
             settings.scratch_dir,
             ffmpeg=video.ffmpeg_binary,
             ffprobe=video.ffprobe_binary,
+            read_by_url=config.chunks.read_original_by_url,
         )
         completion = VideoJobCompletion(announcer)
         yield Wiring(

@@ -27,6 +27,9 @@ class ChunkSettings(BaseSettings):
     chunk_s: int = 8
     #: VIDEO_AV1: also an AV1 (SVT-AV1) variant of the top rung, in the same decode as the H.264 rungs.
     av1: bool = False
+    #: VIDEO_READ_ORIGINAL_BY_URL: chunk tasks read the original through a presigned URL (ranged
+    #: GETs, only their stretch of it); false: each downloads the whole original first.
+    read_original_by_url: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,15 @@
 """The ffmpeg command lines of video tasks, built with ffmpeg-python (tested without running them).
 
 Every input is read as the container its first bytes name (`-f`, the same sniffing as at upload) and
-only through the file and pipe protocols (`-protocol_whitelist`): ffmpeg never guesses a format from
-the bytes, nor follows a reference in a file to a URL or another file.
+only through the file and pipe protocols (`-protocol_whitelist`), or, for an original a chunk task
+reads from storage by its presigned URL (`RemoteSource`), only through HTTP(S): ffmpeg never guesses
+a format from the bytes, nor follows a reference in a file to a URL or another file.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +26,59 @@ SPRITE_COLUMNS, SPRITE_ROWS = 5, 2
 _QUIET = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error")
 
 
-def pinned_input(source: Path, **options: Any) -> Any:
+#: What ffmpeg may open for an original read from storage: HTTP(S) to the one URL it is given. The
+#: demuxers pinned (MP4/MOV with external references off, Matroska, WebM, AVI) open nothing else.
+REMOTE_PROTOCOLS = "http,https,tcp,tls"
+#: ffmpeg's log level for a remote original: its `Statistics: N bytes read` line (verbose) says how
+#: much of the original it read, each line tagged with its level so errors stay apart.
+_REMOTE_LOG = ("-loglevel", "level+verbose")
+
+
+@dataclass(frozen=True)
+class RemoteSource:
+    """An original ffmpeg reads straight from storage by a presigned GET URL: an input seek (`-ss`
+    before `-i`) becomes HTTP Range requests, so a chunk task reads only its stretch of the file (and
+    the index, wherever the container keeps it), not the whole original."""
+
+    url: str
+    #: The container's demuxer, from its first bytes (as for a file).
+    demuxer: str
+
+    def __str__(self) -> str:
+        # The URL carries a signature: never in a message (a file's name is replaced the same way).
+        return "the original"
+
+
+Source = Path | RemoteSource
+
+
+def pinned_input(source: Source, **options: Any) -> Any:
     """`ffmpeg.input` of `source` with its demuxer pinned (when its first bytes name one: a file not
     there yet has none) and the protocol whitelist."""
+    if isinstance(source, RemoteSource):
+        return ffmpeg.input(
+            source.url,
+            f=source.demuxer,
+            protocol_whitelist=REMOTE_PROTOCOLS,
+            # Storage answers ranges: seek by them (never read up to a point), and reconnect where
+            # a connection drops mid-read instead of ending the input early.
+            seekable=1,
+            reconnect=1,
+            reconnect_on_network_error=1,
+            reconnect_delay_max=10,
+            **options,
+        )
     demuxer = video_demuxer(source)
     if demuxer is not None:
         options["f"] = demuxer
     return ffmpeg.input(str(source), protocol_whitelist=FFMPEG_PROTOCOLS, **options)
+
+
+def _log_level(source: Source) -> tuple[str, ...]:
+    """The global log options of a command reading `source` (the remote one counts its bytes)."""
+    if isinstance(source, RemoteSource):
+        return ("-hide_banner", "-nostdin", "-nostats", *_REMOTE_LOG)
+    return _QUIET
 
 
 def output_frame_rate(probed: float) -> float:
@@ -103,7 +151,7 @@ def hls_command(mp4: Path, playlist: Path, segment_s: int, ffmpeg_binary: str = 
 
 
 def poster_command(
-    source: Path, target: Path, output: VideoOutput, at_s: float, ffmpeg_binary: str = "ffmpeg"
+    source: Source, target: Path, output: VideoOutput, at_s: float, ffmpeg_binary: str = "ffmpeg"
 ) -> list[str]:
     """One JPEG frame at `at_s` seconds, upright, at the output's size."""
     command = (
@@ -111,7 +159,7 @@ def poster_command(
         .filter("scale", output.width, output.height)
         .filter("setsar", 1)
         .output(str(target), vframes=1, **{"q:v": 3})
-        .global_args(*_QUIET)
+        .global_args(*_log_level(source))
     )
     return list(command.compile(cmd=ffmpeg_binary, overwrite_output=True))
 
@@ -183,7 +231,7 @@ def _cmaf_hls_options(segment_s: float, first_segment: int, folder: Path) -> dic
 
 
 def chunk_command(
-    source: Path,
+    source: Source,
     folder: Path,
     outputs: tuple[VideoOutput, ...],
     *,
@@ -207,7 +255,7 @@ def chunk_command(
         seek["t"] = f"{length_s:.3f}"
     source_input = pinned_input(source, **seek)
     streams = _ladder_outputs(source_input, folder, outputs, frame_rate, segment_s, first_segment, threads)
-    command = ffmpeg.merge_outputs(*streams).global_args(*_QUIET, "-progress", "pipe:1")
+    command = ffmpeg.merge_outputs(*streams).global_args(*_log_level(source), "-progress", "pipe:1")
     return list(command.compile(cmd=ffmpeg_binary, overwrite_output=True))
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from services.reencoder.job_outcome import JobAnnouncer
 from services.reencoder.renditions import manifest_key
@@ -74,9 +75,29 @@ class _Progress:
         return any(t.kind == VideoTaskKind.AUDIO for t in self.plan.tasks)
 
 
+#: Done-markers kept in memory (a few KiB each): more than the chunks of the longest video (3 h in
+#: 8 s chunks is 1350), so one job's packaging never reads a marker twice.
+KEPT_RESULTS = 8192
+
+#: Plans kept in memory: the jobs one worker's completion partitions have running at once.
+KEPT_PLANS = 256
+
+
 @dataclass
 class VideoJobCompletion:
+    """The packager: every finished task costs one listing of the job's markers and reads only the
+    plan and markers it has not read before (a marker never changes once written), so packaging a job of n
+    chunks reads n markers, not n²/2. The playlists are rewritten only when the chunks ready from
+    the start grow. What it keeps is only a shortcut: a restarted worker or another one reads
+    storage again and reaches the same playlists."""
+
     announcer: JobAnnouncer
+    _results: OrderedDict[tuple[str, str], TaskResult] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
+    _plans: OrderedDict[str, JobPlan] = field(default_factory=OrderedDict, init=False, repr=False)
+    #: job -> (chunks ready, audio ready) when its playlists were last written by this process.
+    _written: OrderedDict[str, tuple[int, bool]] = field(default_factory=OrderedDict, init=False, repr=False)
 
     @storage_outages_are_infrastructure
     async def __call__(self, finished: VideoTaskFinished, delivery: Delivery) -> None:
@@ -84,6 +105,7 @@ class VideoJobCompletion:
         if await self._is_settled(job_id):
             return
         if not finished.ok:
+            self._forget(job_id)
             await self.announcer.fail(job_id, correlation_id, finished.error or "a video task failed")
             return
         progress = await asyncio.to_thread(self._progress, job_id)
@@ -105,6 +127,7 @@ class VideoJobCompletion:
                         await self.announcer.producer.publish(VIDEO_TASKS, task)
             return
         renditions = await asyncio.to_thread(self._write_manifest, progress)
+        self._forget(job_id)
         log.info("video job %s: done, %d renditions", job_id, len(renditions))
         await self.announcer.report(
             job_id, correlation_id, JobStatus.DONE, progress=1.0, renditions=renditions
@@ -137,20 +160,52 @@ class VideoJobCompletion:
 
     def _progress(self, job_id: str) -> _Progress | None:
         store = self.announcer.store
-        plan_doc = store.get_json(store.renditions_bucket, keys.plan_key(job_id))
-        if plan_doc is None:
+        plan = self._plan(job_id)
+        if plan is None:
             return None
         prefix = keys.tasks_prefix(job_id)
         done = frozenset(
             key.removeprefix(prefix).removesuffix(".json")
             for key in store.list_keys(store.renditions_bucket, prefix)
         )
-        return _Progress(JobPlan.model_validate(plan_doc), done)
+        return _Progress(plan, done)
+
+    def _plan(self, job_id: str) -> JobPlan | None:
+        """The job's plan, read once: it names every task (its size grows with the video) and the
+        planner writes it once, before any task exists."""
+        plan = self._plans.get(job_id)
+        if plan is None:
+            store = self.announcer.store
+            plan_doc = store.get_json(store.renditions_bucket, keys.plan_key(job_id))
+            if plan_doc is None:
+                return None
+            plan = self._plans[job_id] = JobPlan.model_validate(plan_doc)
+            if len(self._plans) > KEPT_PLANS:
+                self._plans.popitem(last=False)
+        else:
+            self._plans.move_to_end(job_id)
+        return plan
 
     def _result(self, job_id: str, task_id: str) -> TaskResult:
-        store = self.announcer.store
-        marker = store.get_json(store.renditions_bucket, keys.task_marker_key(job_id, task_id))
-        return TaskResult.model_validate(marker)
+        """A done-marker, read once (markers are written once, last, by the attempt that finished)."""
+        key = (job_id, task_id)
+        result = self._results.get(key)
+        if result is None:
+            store = self.announcer.store
+            marker = store.get_json(store.renditions_bucket, keys.task_marker_key(job_id, task_id))
+            result = self._results[key] = TaskResult.model_validate(marker)
+            if len(self._results) > KEPT_RESULTS:
+                self._results.popitem(last=False)
+        else:
+            self._results.move_to_end(key)
+        return result
+
+    def _forget(self, job_id: str) -> None:
+        """A finished job's markers and state are needed no more."""
+        for key in [key for key in self._results if key[0] == job_id]:
+            del self._results[key]
+        self._written.pop(job_id, None)
+        self._plans.pop(job_id, None)
 
     async def _package(self, progress: _Progress, correlation_id: str) -> None:
         """Rewrite the rung playlists with the chunks ready; the master once the job can play."""
@@ -160,6 +215,8 @@ class VideoJobCompletion:
             return
         audio_ready = not progress.has_audio or AUDIO in progress.done
         ended = len(ready) == len(progress.chunk_ids)
+        if self._written.get(job_id) == (len(ready), audio_ready):
+            return  # a chunk after a gap, or a redelivery: the playlists already say all they can
         first_time = await asyncio.to_thread(self._write_playlists, progress, ready, ended, audio_ready)
         if first_time:
             log.info("video job %s: playable (%d of %d chunks)", job_id, len(ready), len(progress.chunk_ids))
@@ -167,6 +224,10 @@ class VideoJobCompletion:
             await self.announcer.producer.publish(
                 JOBS_STATUS, event.model_copy(update={"playable_at": utc_now()})
             )
+        # Noted once all of it is done: a redelivery after a failure above does it again.
+        self._written[job_id] = (len(ready), audio_ready)
+        if len(self._written) > KEPT_RESULTS:
+            self._written.popitem(last=False)
 
     def _write_playlists(self, progress: _Progress, ready: list[str], ended: bool, audio_ready: bool) -> bool:
         """Write the variant playlists and (when the audio is there) the master; True when the master

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import re
 import signal
 import sys
 from collections import deque
@@ -18,6 +19,14 @@ from shared.media import MediaRejected
 
 ProgressCallback = Callable[[float], Awaitable[None]]
 _PR_SET_PDEATHSIG = 1
+
+
+#: A line of a command logged with `-loglevel level+...`: `[context @ 0x..] [level] message`.
+_LEVELLED = re.compile(r"^(?:\[[^\]]* @ 0x[0-9a-f]+\] )?\[(\w+)\] (.*)$")
+#: The levels that say why ffmpeg failed (what `-loglevel error` alone would print).
+_ERROR_LEVELS = frozenset({"error", "fatal", "panic"})
+#: An input's closing line (verbose): how many bytes ffmpeg read from it.
+_BYTES_READ = re.compile(r"^Statistics: (\d+) bytes read, \d+ seeks$")
 
 
 class EncodeFailed(MediaRejected):
@@ -56,15 +65,30 @@ class ProgressThrottle:
         return True
 
 
+def read_log_line(line: str) -> tuple[str | None, int]:
+    """(the error `line` says, or None; bytes read it reports, else 0). Untagged lines (a command
+    logged at `-loglevel error`) are errors; tagged ones (`level+verbose`) are errors at error level
+    and above, and an input's `Statistics: N bytes read`."""
+    tagged = _LEVELLED.match(line)
+    if tagged is None:
+        return line, 0
+    level, message = tagged.groups()
+    if level in _ERROR_LEVELS:
+        return message, 0
+    read = _BYTES_READ.match(message)
+    return None, int(read.group(1)) if read else 0
+
+
 async def run_ffmpeg(
     command: list[str],
     *,
     timeout_s: float,
     duration_s: float = 0.0,
     on_progress: ProgressCallback | None = None,
-) -> None:
+) -> int:
     """Run `command`; `EncodeFailed` with ffmpeg's last error lines if it fails, `EncodeTimedOut` after
     `timeout_s`. `on_progress(fraction)` is called for each progress block when `duration_s` is known.
+    Returns the bytes ffmpeg says it read from its inputs (0 unless logged at `level+verbose`).
     """
     process = await asyncio.create_subprocess_exec(
         *command,
@@ -74,6 +98,7 @@ async def run_ffmpeg(
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     errors: deque[str] = deque(maxlen=5)
+    bytes_read = 0
 
     async def read_progress() -> None:
         assert process.stdout is not None
@@ -83,11 +108,13 @@ async def run_ffmpeg(
                 await on_progress(min(1.0, seconds / duration_s))
 
     async def read_errors() -> None:
+        nonlocal bytes_read
         assert process.stderr is not None
         async for raw in process.stderr:
-            line = raw.decode(errors="replace").strip()
-            if line:
-                errors.append(line)
+            error, read = read_log_line(raw.decode(errors="replace").strip())
+            bytes_read += read
+            if error:
+                errors.append(error)
 
     try:
         await asyncio.wait_for(asyncio.gather(read_progress(), read_errors(), process.wait()), timeout_s)
@@ -99,6 +126,7 @@ async def run_ffmpeg(
             await process.wait()
     if process.returncode != 0:
         raise EncodeFailed(describe_failure(process.returncode or 0, list(errors)))
+    return bytes_read
 
 
 def describe_failure(returncode: int, errors: list[str]) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import shutil
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -27,6 +29,8 @@ from services.reencoder.video import fmp4, keys
 from services.reencoder.video.commands import (
     SPRITE_COLUMNS,
     SPRITE_ROWS,
+    RemoteSource,
+    Source,
     assemble_command,
     audio_command,
     chunk_command,
@@ -57,7 +61,7 @@ from shared.events import (
     WorkOutcome,
 )
 from shared.kafka import Delivery, EventProducer, InfrastructureError
-from shared.media import HLS_CONTENT_TYPES, MediaRejected
+from shared.media import HLS_CONTENT_TYPES, VIDEO_DEMUXERS, MediaRejected, sniff_video
 from shared.settings import VideoLimits
 from shared.storage import MediaStore
 
@@ -70,6 +74,10 @@ M3U8 = HLS_CONTENT_TYPES[".m3u8"]
 M4S = HLS_CONTENT_TYPES[".m4s"]
 #: The name of the audio rendition (its folder beside the rungs' and its task id).
 AUDIO = "audio"
+#: A remote original's URL outlives the task's budget by this much (clocks differ a little).
+URL_MARGIN_S = 60
+#: The longest validity S3 signs a URL for (seven days).
+MAX_PRESIGN_S = 7 * 24 * 3600
 
 
 class JobAlreadyFailed(Exception):
@@ -101,6 +109,8 @@ class VideoTaskHandler:
     scratch_root: Path | None = None
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
+    #: Chunk tasks read the original by a presigned URL (`ChunkSettings.read_original_by_url`).
+    read_by_url: bool = True
     _reports: dict[tuple[str, str], _Reports] = field(default_factory=dict, init=False, repr=False)
 
     @storage_outages_are_infrastructure
@@ -203,12 +213,28 @@ class VideoTaskHandler:
     async def _make_outputs(self, task: VideoTaskRequested, scratch: Path, timer: PhaseTimer) -> TaskResult:
         if task.kind == VideoTaskKind.ASSEMBLE:
             return await self._assemble(task, scratch, timer)
+        if task.kind == VideoTaskKind.CHUNK and self.read_by_url:
+            remote = await self._remote_original(task, timer)
+            if remote is not None:
+                try:
+                    return await self._chunk(task, remote, scratch, timer)
+                except EncodeTimedOut:
+                    raise
+                except EncodeFailed as failed:
+                    # Storage's HTTP answers may not suit ffmpeg (a proxy without ranges, a
+                    # certificate it cannot check): the downloaded original decides. A video
+                    # that cannot be decoded fails again there, with the message of a file.
+                    log.warning(
+                        "task %s/%s: reading the original by URL failed (%s); downloading it",
+                        *(task.job_id, task.task_id, str(failed).replace(remote.url, "the URL")),
+                    )
+                    shutil.rmtree(scratch / "out", ignore_errors=True)
         source = scratch / "original"
         with timer.phase("download"):
             if await asyncio.to_thread(self.store.stat, self.store.uploads_bucket, task.source_key) is None:
                 raise MediaRejected("the uploaded original is missing from storage")
             await asyncio.to_thread(self.store.download, self.store.uploads_bucket, task.source_key, source)
-        timer.bytes_in = source.stat().st_size
+        timer.bytes_in += source.stat().st_size
         if task.kind == VideoTaskKind.PREVIEW:
             renditions = await self._previews(task, source, scratch, timer)
             return TaskResult(task_id=task.task_id, worker_id=self.worker_id, renditions=renditions)
@@ -216,8 +242,24 @@ class VideoTaskHandler:
             return await self._audio(task, source, scratch, timer)
         return await self._chunk(task, source, scratch, timer)
 
+    async def _remote_original(self, task: VideoTaskRequested, timer: PhaseTimer) -> RemoteSource | None:
+        """The original as ffmpeg reads it from storage, by a URL signed for the storage endpoint this
+        worker reaches, valid for the task's whole budget (ffmpeg asks again at each seek); None when
+        its first bytes name no container we read (the downloaded file then fails as before)."""
+        bucket, key = self.store.uploads_bucket, task.source_key
+        with timer.phase("download"):
+            if await asyncio.to_thread(self.store.stat, bucket, key) is None:
+                raise MediaRejected("the uploaded original is missing from storage")
+            head = await asyncio.to_thread(self.store.read_range, bucket, key, 0, 64)
+        demuxer = VIDEO_DEMUXERS.get(sniff_video(head) or "")
+        if demuxer is None:
+            return None
+        expires_s = min(math.ceil(self.limits.task_timeout_s) + URL_MARGIN_S, MAX_PRESIGN_S)
+        url = self.store.internal_get_url(bucket, key, expires_s)
+        return RemoteSource(url=url, demuxer=demuxer)
+
     async def _chunk(
-        self, task: VideoTaskRequested, source: Path, scratch: Path, timer: PhaseTimer
+        self, task: VideoTaskRequested, source: Source, scratch: Path, timer: PhaseTimer
     ) -> TaskResult:
         """Encode the chunk for every rung (one decode), then store its segments, moved to the chunk's
         place on the timeline; the first chunk also stores each rung's init segment."""
@@ -239,7 +281,8 @@ class VideoTaskHandler:
             ffmpeg_binary=self.ffmpeg,
         )
         with timer.phase("encode"):
-            await run_ffmpeg(
+            # What ffmpeg read of a remote original (a downloaded one is counted whole).
+            timer.bytes_in += await run_ffmpeg(
                 command,
                 timeout_s=self.limits.task_timeout_s,
                 duration_s=task.length_s,
@@ -274,13 +317,13 @@ class VideoTaskHandler:
         )
 
     async def _poster(
-        self, task: VideoTaskRequested, source: Path, scratch: Path, timer: PhaseTimer
+        self, task: VideoTaskRequested, source: Source, scratch: Path, timer: PhaseTimer
     ) -> Rendition:
         """A frame a little into the video (the very first is often black), at the preview's size."""
         output = plan_preview(task.output.width, task.output.height)
         poster, at_s = scratch / "poster.jpg", min(1.0, task.duration_s / 10)
         with timer.phase("encode"):
-            await run_ffmpeg(
+            timer.bytes_in += await run_ffmpeg(
                 poster_command(source, poster, output, at_s, self.ffmpeg),
                 timeout_s=self.limits.task_timeout_s,
             )

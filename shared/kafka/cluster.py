@@ -258,39 +258,50 @@ _NOT_THE_COORDINATOR = frozenset({14, 15, 16})  # LOAD_IN_PROGRESS, NOT_AVAILABL
 class Coordinators:
     """Each group's coordinator, found once and asked directly afterwards (issue #18).
 
-    Without it every look at a group costs two FindCoordinator requests besides DescribeGroups and
-    OffsetFetch. A remembered coordinator is trusted only while it answers DescribeGroups as the
-    coordinator; one that says otherwise, or fails, is looked up again at once in the same look, so
-    a coordinator that moved (a broker down) is followed as before. OffsetFetch then goes to the
-    node that has just answered as the coordinator.
+    Without it every look at a group cost two FindCoordinator requests besides DescribeGroups and
+    OffsetFetch. With it, one DescribeGroups per coordinator describes all its groups at once. A
+    remembered coordinator is trusted only while it answers DescribeGroups as the group's
+    coordinator; a group it disowns (or a node that fails) has its coordinator looked up again at
+    once, in the same look, so a coordinator that moved (a broker down) is followed as before.
+    OffsetFetch goes to the node that has just answered as the group's coordinator.
     """
 
     def __init__(self) -> None:
         self._known: dict[str, int] = {}
 
     async def read(
-        self, admin: AIOKafkaAdminClient, group_id: str
-    ) -> tuple[ConsumerGroup, dict[TopicPartition, int]]:
-        node = self._known.get(group_id)
-        raw: dict[str, Any] | None = None
-        if node is not None:
-            try:
-                raw = await _describe_raw(admin, group_id, node)
-            except Exception:  # the node is gone or unreachable: find the coordinator again
-                raw = None
-            if raw is None or raw.get("error_code", 0) in _NOT_THE_COORDINATOR:
-                raw, node = None, None
-        if raw is None or node is None:
-            self._known.pop(group_id, None)
-            node = await admin.find_coordinator(group_id)
-            raw = await _describe_raw(admin, group_id, node)
-        committed = await committed_offsets(admin, group_id, node)
-        self._known[group_id] = node
-        return _group_view(group_id, raw), committed
-
-    def keep_only(self, group_ids: list[str]) -> None:
-        """Forget groups that are gone."""
+        self, admin: AIOKafkaAdminClient, group_ids: list[str]
+    ) -> list[tuple[ConsumerGroup, dict[TopicPartition, int]]]:
+        """Every group's description and committed offsets, in the order of `group_ids`."""
         self._known = {group: node for group, node in self._known.items() if group in set(group_ids)}
+        described = await self._describe_remembered(admin)
+        results = []
+        for group_id in group_ids:
+            raw = described.get(group_id)
+            if raw is None:
+                self._known.pop(group_id, None)
+                node = await admin.find_coordinator(group_id)
+                raw = await _describe_raw(admin, group_id, node)
+                self._known[group_id] = node
+            committed = await committed_offsets(admin, group_id, self._known[group_id])
+            results.append((_group_view(group_id, raw), committed))
+        return results
+
+    async def _describe_remembered(self, admin: AIOKafkaAdminClient) -> dict[str, dict[str, Any]]:
+        """The remembered groups, one DescribeGroups per coordinator; those it disowns left out."""
+        by_node: dict[int, list[str]] = {}
+        for group_id, node in self._known.items():
+            by_node.setdefault(node, []).append(group_id)
+        described: dict[str, dict[str, Any]] = {}
+        for node, groups in by_node.items():
+            try:
+                response = (await admin.describe_consumer_groups(groups, group_coordinator_id=node))[0]
+            except Exception:  # the node is gone or unreachable: its groups are looked up again
+                continue
+            for raw in response.to_object()["groups"]:
+                if raw.get("error_code", 0) not in _NOT_THE_COORDINATOR:
+                    described[str(raw["group"])] = raw
+        return described
 
 
 async def read_groups(
@@ -306,8 +317,7 @@ async def read_groups(
         group_ids = await list_group_ids(admin)
     if coordinators is None:
         coordinators = Coordinators()
-    coordinators.keep_only(group_ids)
-    described = [await coordinators.read(admin, g) for g in group_ids]
+    described = await coordinators.read(admin, group_ids)
     partitions = sorted({tp for group, committed in described for tp in (*committed, *group.owners())})
     ends: dict[TopicPartition, int] = dict(await offsets.end_offsets(partitions)) if partitions else {}
     starts: dict[TopicPartition, int] = (

@@ -46,7 +46,12 @@ async def test_remembered_coordinator_reads_as_a_fresh_lookup(consumer_harness: 
         coordinators._known[harness.group] = 987_654  # no such broker: found again, not an error
         recovered = await read_groups(harness.admin, offsets, [harness.group], coordinators)
         assert coordinators._known[harness.group] != 987_654
+        every = await read_groups(harness.admin, offsets, None, coordinators)  # one request per node
+        again = await read_groups(harness.admin, offsets, None, coordinators)
     finally:
         await offsets.stop()
     assert _essence(fresh)[0][2] == [(harness.topic.name, 0, 3, 3)]
     assert _essence(first) == _essence(remembered) == _essence(recovered) == _essence(fresh)
+    ours = [view for view in (*every, *again) if view.group_id == harness.group]
+    assert [_essence([view]) for view in ours] == [_essence(fresh)] * 2
+    assert len(every) == len(again) >= 1

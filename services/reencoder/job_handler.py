@@ -28,6 +28,9 @@ from shared.storage import MediaStore
 
 log = logging.getLogger(__name__)
 
+#: An image job reports its steps' progress only once it has been busy this long (seconds).
+PROGRESS_AFTER_S = 1.0
+
 
 class DoneElsewhere(Exception):
     """Another attempt at the same job finished it while this one ran."""
@@ -120,7 +123,7 @@ class ImageJobHandler:
                 raise MediaRejected("the uploaded original is missing from storage")
             await asyncio.to_thread(self.store.download, self.store.uploads_bucket, job.source_key, source)
         timer.bytes_in = source.stat().st_size
-        self._progress(job, 0.1)
+        self._progress_if_slow(job, 0.1, timer)
 
         with timer.phase("encode"):
             encoded = await self.pool.run(
@@ -131,7 +134,7 @@ class ImageJobHandler:
                 job.content_type,  # decoded only as what the upload check identified
                 timeout_s=self.job_timeout_s,
             )
-        self._progress(job, 0.6)
+        self._progress_if_slow(job, 0.6, timer)
 
         # A late duplicate never overwrites renditions the site may already be serving.
         if await asyncio.to_thread(self.store.stat, self.store.renditions_bucket, manifest_key(job.job_id)):
@@ -176,6 +179,13 @@ class ImageJobHandler:
             bytes=file.bytes,
             key=key,
         )
+
+    def _progress_if_slow(self, job: JobRequested, fraction: float, timer: PhaseTimer) -> None:
+        """A step's progress, only once the job has taken `PROGRESS_AFTER_S`: most photos are done
+        in a fraction of a second, where steps nobody can see cost two status events each (issue
+        #18). The start (0.0: processing, by which worker) and the end are always reported."""
+        if sum(timer.seconds.values()) >= PROGRESS_AFTER_S:
+            self._progress(job, fraction)
 
     def _progress(self, job: JobRequested, fraction: float) -> None:
         """Best effort, in the background: a Kafka hiccup never fails (or holds up) the encode."""

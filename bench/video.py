@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.video                        # 60 s 1080p25 with audio, 1 and 2 workers
     .venv/bin/python -m bench.video --seconds 20 --workers 1 --repeat 2
+    .venv/bin/python -m bench.video --reads                # bytes one chunk task reads from storage
 
 The baseline is one ffmpeg process making the same package on this machine: one decode of the whole
 video split to every rung (the same H.264 settings and CMAF segments as the chunk tasks) and the audio,
@@ -15,6 +16,7 @@ Never fails on time.
 from __future__ import annotations
 
 import asyncio
+import io
 import shutil
 import tempfile
 import time
@@ -24,14 +26,18 @@ from pathlib import Path
 import httpx
 import typer
 
+from infra.local.objectstore import MinioServer, ensure_minio_binary
+from infra.local.processes import free_port
 from infra.local.stack import REPO_ROOT, LocalStack, StackConfig
 from services.reencoder.main import TASKS
 from services.reencoder.video.chunks import ChunkSettings
-from services.reencoder.video.commands import single_pass_command
+from services.reencoder.video.commands import RemoteSource, chunk_command, single_pass_command
 from services.reencoder.video.ffmpeg_runner import run_ffmpeg
 from services.reencoder.video.ladder import plan_ladder
 from services.reencoder.video.probe import probe_video
-from shared.settings import VideoLimits
+from shared.media import video_demuxer
+from shared.settings import StorageSettings, VideoLimits
+from shared.storage import MediaStore
 from tests.api_client import sign_up
 from tests.system.conftest import _wait_for_group
 from tests.video_samples import video_bytes
@@ -100,6 +106,69 @@ def _wait_for_members(stack: LocalStack, members: int) -> None:
     asyncio.run(_wait_for_group(stack.config.kafka, TASKS.group, members, 120))
 
 
+def storage_sent_bytes(minio: MinioServer) -> float:
+    """What MinIO says it has sent in all (its cluster metrics, refreshed about every 10 s: read
+    after a pause, so that the figure covers everything before it)."""
+    time.sleep(12)
+    metrics = httpx.get(f"http://{minio.endpoint}/minio/v2/metrics/cluster", timeout=30).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("minio_s3_traffic_sent_bytes")
+    )
+
+
+def chunk_reads(data: bytes, chunk_s: int, segment_s: int) -> None:
+    """Bytes one chunk task takes from storage: the whole original downloaded (before) against ffmpeg
+    reading it by a presigned URL with ranged GETs (now), for the first chunk and one in the middle:
+    what ffmpeg says it read and what MinIO says it sent. Only MinIO runs."""
+    state = Path(tempfile.mkdtemp(prefix="bench-reads-"))
+    minio = MinioServer(
+        ensure_minio_binary(REPO_ROOT / ".state" / "cache"),
+        state / "minio",
+        free_port(),
+        free_port(),
+        "reencode",
+        "reencode-secret",
+        state / "minio.log",
+    )
+    minio.start()
+    try:
+        minio.wait_ready(60)
+        store = MediaStore(StorageSettings(endpoint=minio.endpoint))
+        store.ensure_buckets()
+        store.put_stream(store.uploads_bucket, "bench/original", io.BytesIO(data), len(data), "video/mp4")
+        before = storage_sent_bytes(minio)
+        store.download(store.uploads_bucket, "bench/original", state / "original")
+        print(f"download of the whole original: storage sent {storage_sent_bytes(minio) - before:,.0f} bytes")
+        probe = asyncio.run(probe_video(state / "original"))
+        outputs = tuple(plan_ladder(probe.width, probe.height))
+        url = store.internal_get_url(store.uploads_bucket, "bench/original", 3600)
+        middle = chunk_s * int(probe.duration_s / chunk_s / 2)
+        for start in sorted({0, middle}):
+            out = state / f"chunk-{start}"
+            for output in outputs:
+                (out / output.name).mkdir(parents=True)
+            command = chunk_command(
+                RemoteSource(url, video_demuxer(state / "original") or "mp4"),
+                out,
+                outputs,
+                start_s=float(start),
+                length_s=float(chunk_s),
+                frame_rate=probe.frame_rate,
+                segment_s=segment_s,
+                first_segment=start // segment_s,
+                threads=0,
+            )
+            before = storage_sent_bytes(minio)
+            read = asyncio.run(run_ffmpeg(command, timeout_s=600))
+            sent = storage_sent_bytes(minio) - before
+            print(f"chunk at {start:4d} s by URL: ffmpeg read {read:,} bytes, storage sent {sent:,.0f}")
+    finally:
+        minio.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+
 @app.command()
 def main(
     seconds: float = typer.Option(60.0, help="Length of the test clip."),
@@ -108,8 +177,15 @@ def main(
     workers: list[int] = typer.Option([1, 2], help="Reencoder counts to time (repeat the option)."),
     repeat: int = typer.Option(1, help="Runs of each measurement; the fastest counts."),
     chunk_s: int = typer.Option(ChunkSettings().chunk_s, help="VIDEO_CHUNK_S of the workers."),
+    reads: bool = typer.Option(
+        False, "--reads", help="Only measure the bytes one chunk task reads from storage, and stop."
+    ),
 ) -> None:
     data = video_bytes(seconds=seconds, width=width, height=height)
+    if reads:
+        print(f"{seconds:g} s {width}x{height} clip with audio ({len(data):,} bytes), chunks of {chunk_s} s")
+        chunk_reads(data, chunk_s, VideoLimits().hls_segment_s)
+        return
     print(f"{seconds:g} s {width}x{height} clip with audio ({len(data):,} bytes), chunks of {chunk_s} s")
     scratch = Path(tempfile.mkdtemp(prefix="bench-video-"))
     source = scratch / "clip.mp4"

@@ -105,6 +105,7 @@ async def setup(config: ReencoderConfig, runtime: Runtime) -> AsyncIterator[Wiri
                 ffprobe=video.ffprobe_binary,
                 chunk_s=config.chunks.chunk_s,
                 av1=config.chunks.av1,
+                read_by_url_from_bytes=config.chunks.read_by_url_from_bytes,
             ),
         )
         tasks = VideoTaskHandler(
@@ -116,7 +117,7 @@ async def setup(config: ReencoderConfig, runtime: Runtime) -> AsyncIterator[Wiri
             settings.scratch_dir,
             ffmpeg=video.ffmpeg_binary,
             ffprobe=video.ffprobe_binary,
-            read_by_url=config.chunks.read_original_by_url,
+            read_by_url_from_bytes=config.chunks.read_by_url_from_bytes,
         )
         completion = VideoJobCompletion(announcer)
         yield Wiring(

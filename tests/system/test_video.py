@@ -38,15 +38,17 @@ from tests.video_samples import (
 WORKERS = ("video-a", "video-b")
 #: Low limits for this module, so over-limit inputs stay small.
 LIMITS = {
-    "VIDEO_MAX_DURATION_S": "20",
+    "VIDEO_MAX_DURATION_S": "32",
     "VIDEO_MAX_EDGE": "1920",
     "VIDEO_MAX_PIXELS": str(1920 * 1080),
     "VIDEO_MAX_UPLOAD_BYTES": str(30 * 1024 * 1024),
-    # Short chunks, so that the clips here make several (each chunk is two segments).
-    "VIDEO_CHUNK_S": "4",
-    "VIDEO_HLS_SEGMENT_S": "2",
+    # The issue's chunks of 5 s (one segment each), so that the clips here make several.
+    "VIDEO_CHUNK_S": "5",
+    "VIDEO_HLS_SEGMENT_S": "5",
+    # Chunk tasks read every original by URL here, however small (by default only large ones).
+    "VIDEO_READ_BY_URL_FROM_BYTES": "0",
 }
-#: The task ids of a clip of 4 s or less with audio, whose ladder is 360p and 720p.
+#: The task ids of a clip of 5 s or less with audio, whose ladder is 360p and 720p.
 ONE_CHUNK_TASKS = {"chunk-00000", "audio", "preview", "mp4-360p", "mp4-720p"}
 
 
@@ -348,7 +350,7 @@ def test_inputs_of_every_kind_come_out_right(
     ("make", "reason"),
     [
         (empty_video, "no video stream"),
-        (lambda: video_bytes(seconds=21, width=160, height=120, audio=False), "21 s long, over the limit"),
+        (lambda: video_bytes(seconds=33, width=160, height=120, audio=False), "33 s long, over the limit"),
         (lambda: video_bytes(seconds=1, width=2560, height=1440, audio=False), "over the limit of 1920 px"),
     ],
     ids=["zero-length", "too-long", "too-large"],
@@ -506,11 +508,11 @@ def test_the_page_has_a_player_with_a_vendored_hls_js(site: Site) -> None:
 
 
 def test_when_one_chunk_fails_the_others_stop_and_nothing_is_left(site: Site, tmp_path: Path) -> None:
-    # Real ffmpeg, except that it refuses the chunk at 4 s (as a decoder bug on one stretch might).
-    wrapper = tmp_path / "ffmpeg-failing-at-4s"
+    # Real ffmpeg, except that it refuses the chunk at 5 s (as a decoder bug on one stretch might).
+    wrapper = tmp_path / "ffmpeg-failing-at-5s"
     wrapper.write_text(
         "#!/bin/sh\n"
-        'case "$*" in *"-ss 4.000"*) echo "simulated encoder failure at 4 s" >&2; exit 1;; esac\n'
+        'case "$*" in *"-ss 5.000"*) echo "simulated encoder failure at 5 s" >&2; exit 1;; esac\n'
         f'exec {ffmpeg_binary()} "$@"\n'
     )
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
@@ -521,7 +523,7 @@ def test_when_one_chunk_fails_the_others_stop_and_nothing_is_left(site: Site, tm
         job_id = upload_video(site, video_bytes(seconds=10, width=1280, height=720), "partly.mp4")
         job = site.wait_for(job_id, timeout=120)
         assert job["status"] == "failed"
-        assert "simulated encoder failure at 4 s" in job["error"]
+        assert "simulated encoder failure at 5 s" in job["error"]
         no_scratch_left(job_id, "every task of the job stopped, its scratch folder removed")
         assert stored_keys(site, job_id) == {"failed.json"}
         progress = [e for e in read_topic(site.stack, VIDEO_PROGRESS, 1) if e.job_id == job_id]
@@ -574,12 +576,13 @@ def read_package(site: Site, master_url: str) -> tuple[str, dict[str, Rendition]
 def test_a_clip_in_chunks_plays_while_it_encodes_and_ends_as_one_video(
     site: Site, ffmpeg_log: FfmpegLog
 ) -> None:
-    """12 s in chunks of 4 s (segments of 2 s); the last chunk is held back until the package has
-    been read as a player reads it while the job runs."""
-    frame_s = 1 / 25
-    held = ffmpeg_log.hold("-ss 8.000")  # the last chunk's encode waits
+    """The issue's 30 s in chunks of 5 s (a segment each), at the smallest size with two rungs (960x720:
+    360p and 720p); the last chunk is held back until the package has been read as a player reads
+    it while the job runs. The two workers share the chunks."""
+    frame_s, seconds = 1 / 25, 30
+    held = ffmpeg_log.hold("-ss 25.000")  # the last chunk's encode waits
     try:
-        job_id = upload_video(site, video_bytes(seconds=12, width=1280, height=720), "chunks.mp4")
+        job_id = upload_video(site, video_bytes(seconds=seconds, width=960, height=720), "chunks.mp4")
         running = eventually(
             lambda: site.http.get(f"/api/jobs/{job_id}").json(),
             until=lambda job: job["playable_at"] is not None or job["status"] in ("done", "failed"),
@@ -588,9 +591,16 @@ def test_a_clip_in_chunks_plays_while_it_encodes_and_ends_as_one_video(
         )
         assert running["status"] == "processing", running["error"]
         assert running["stream_url"] is not None
+        # The first chunk made the poster: the page shows it before the job is done.
+        assert running["poster_url"] is not None
+        poster = site.http.get(running["poster_url"])
+        assert poster.status_code == 200
+        assert poster.headers["content-type"] == "image/jpeg"
         with site.http.stream("GET", f"/api/jobs/{job_id}/events", timeout=30) as events:
             first = next(line for line in events.iter_lines() if line.startswith("data: "))
-        assert json.loads(first.removeprefix("data: "))["playable_at"] == running["playable_at"]
+        streamed = json.loads(first.removeprefix("data: "))
+        assert streamed["playable_at"] == running["playable_at"]
+        assert streamed["poster_url"] == running["poster_url"]
 
         master, playing = read_package(site, running["stream_url"])
         assert set(playing) == {"360p", "720p", "audio"}
@@ -598,7 +608,7 @@ def test_a_clip_in_chunks_plays_while_it_encodes_and_ends_as_one_video(
         for name in ("360p", "720p"):
             assert "#EXT-X-PLAYLIST-TYPE:EVENT" in playing[name].text
             assert "#EXT-X-ENDLIST" not in playing[name].text, "the last chunk is still held back"
-            assert 2 <= len(playing[name].segments) <= 4  # chunks 0 (and 1), not the held one
+            assert 1 <= len(playing[name].segments) <= 5  # chunks 0 (to 4), not the held one
             assert fetch_media(playing[name].segments[0][1])[4:8] == b"styp"
         assert "#EXT-X-ENDLIST" in playing["audio"].text  # the audio is encoded in one go
         assert site.http.get(f"/api/jobs/{job_id}").json()["status"] == "processing"
@@ -609,11 +619,12 @@ def test_a_clip_in_chunks_plays_while_it_encodes_and_ends_as_one_video(
     assert job["status"] == "done", job["error"]
     assert job["playable_at"] is not None
     assert job["stream_url"] == next(r["url"] for r in job["renditions"] if r["name"] == "hls")
+    assert job["poster_url"] == next(r["url"] for r in job["renditions"] if r["name"] == "poster")
     _master, package = read_package(site, job["stream_url"])
     video = {name: package[name] for name in ("360p", "720p")}
     for rendition in package.values():
         assert "#EXT-X-ENDLIST" in rendition.text
-        assert abs(rendition.seconds - 12) < frame_s, "the segments add up to the clip, within a frame"
+        assert abs(rendition.seconds - seconds) < frame_s, "the segments add up to the clip, within a frame"
     # Switching works: every rung cuts at the same moments, each segment where the one before ends.
     assert [s for s, _ in video["360p"].segments] == [s for s, _ in video["720p"].segments]
     starts = video["720p"].starts_s()
@@ -631,12 +642,26 @@ def test_a_clip_in_chunks_plays_while_it_encodes_and_ends_as_one_video(
         report = ffprobe(
             site.http.get(next(r["url"] for r in job["renditions"] if r["name"] == name)).content
         )
-        assert abs(float(report["format"]["duration"]) - 12) < 0.1
+        assert abs(float(report["format"]["duration"]) - seconds) < 0.1
         assert stream(report, "audio") is not None
     # Each chunk was encoded once (every rung in that one decode), the audio once.
-    for chunk in range(3):
-        assert len(ffmpeg_log.encodes(f"{job_id}-chunk-{chunk:05d}")) == 1
+    chunks = [f"chunk-{chunk:05d}" for chunk in range(6)]
+    for chunk in chunks:
+        (encode,) = ffmpeg_log.encodes(f"{job_id}-{chunk}")
+        # Read from storage by URL, seeking by ranges to the chunk's start, not downloaded whole.
+        assert re.search(r" -ss [0-9.]+ .*-i http://", encode), encode
     assert len(ffmpeg_log.encodes(f"{job_id}-audio")) == 1
+    # Two workers shared the video's chunks: each one's own log says which chunks it did.
+    done_by = {name: chunks_done_in_log(site, name, job_id) for name in WORKERS}
+    assert all(done_by.values()), done_by
+    assert sorted(c for done in done_by.values() for c in done) == chunks
+    assert {task_marker(site, job_id, chunk)["worker_id"] for chunk in chunks} == set(WORKERS)
+
+
+def chunks_done_in_log(site: Site, worker: str, job_id: str) -> list[str]:
+    """The chunk tasks of `job_id` the worker's log says it finished."""
+    log = (site.stack.logs_dir / f"{worker}.log").read_text(errors="replace")
+    return re.findall(rf"task {job_id}/(chunk-\d+): done", log)
 
 
 def test_the_av1_variant_of_the_top_rung_is_in_the_master_with_its_codec(site: Site) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from services.reencoder.video.commands import REMOTE_PROTOCOLS, RemoteSource, chunk_command
 from services.reencoder.video.ffmpeg_runner import read_log_line, run_ffmpeg
+from services.reencoder.video.probe import NotAVideo, probe_remote_video
 from shared.events import VideoOutput
 from tests.video_samples import ffmpeg_binary, video_bytes
 
@@ -116,3 +117,28 @@ def test_a_chunk_reads_its_stretch_of_the_original_not_all_of_it(
     assert (out / "240p" / "seg_00002.m4s").stat().st_size > 0
     # Its 5 s (from the keyframe at 10 s) and the index at the end: well under half of 20 s.
     assert 0 < read < size / 2
+
+
+def test_the_planner_probes_an_original_by_url(served: tuple[str, int], tmp_path: Path) -> None:
+    url, size = served
+    with (tmp_path / "original").open("rb") as file:  # what `MediaStore.open_ranged` reads
+        probe = asyncio.run(probe_remote_video(RemoteSource(url, "mp4"), file, size, ffprobe()))
+    assert (probe.width, probe.height, probe.has_audio) == (320, 240, True)
+    assert abs(probe.duration_s - 20) < 0.1
+
+
+def test_a_remote_original_that_is_no_video_is_refused_without_naming_its_url(
+    served: tuple[str, int], tmp_path: Path
+) -> None:
+    url, size = served
+    with (tmp_path / "original").open("rb") as file, pytest.raises(NotAVideo) as refused:
+        # Read as the wrong container: ffprobe fails, and its message must not carry the signed URL.
+        asyncio.run(
+            probe_remote_video(RemoteSource(url + "?X-Amz-Signature=s", "matroska"), file, size, ffprobe())
+        )
+    assert "X-Amz-Signature" not in str(refused.value)
+    assert "127.0.0.1" not in str(refused.value)
+
+
+def ffprobe() -> str:
+    return str(Path(ffmpeg_binary()).with_name("ffprobe"))

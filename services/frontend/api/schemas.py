@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import Request
 from pydantic import BaseModel
 
-from services.frontend.delivery import hls_master_key
+from services.frontend.delivery import POSTER, hls_master_key, playing_poster
 from shared.database import JobRow
 from shared.events import JobStatus
 
@@ -63,6 +63,9 @@ class JobOut(BaseModel):
     playable_at: datetime | None = None
     #: The HLS master playlist to play, once the video is playable (still encoding or done).
     stream_url: str | None = None
+    #: Videos: the poster frame for the player, from the moment the video is playable (the first
+    #: chunk made it), while it still encodes and after (then also among the renditions).
+    poster_url: str | None = None
 
     @classmethod
     def from_row(cls, job: JobRow, request: Request, links: RenditionLinks | None = None) -> JobOut:
@@ -82,6 +85,7 @@ class JobOut(BaseModel):
             updated_at=job.updated_at,
             playable_at=job.playable_at,
             stream_url=links.url(job.id, "hls") if playable else None,
+            poster_url=links.url(job.id, POSTER) if _has_poster(job) else None,
             renditions=[
                 RenditionOut(
                     name=r.name,
@@ -94,6 +98,10 @@ class JobOut(BaseModel):
                 for r in job.renditions
             ],
         )
+
+
+def _has_poster(job: JobRow) -> bool:
+    return any(r.name == POSTER for r in job.renditions) or playing_poster(job) is not None
 
 
 class JobList(BaseModel):

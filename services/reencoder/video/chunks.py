@@ -27,9 +27,12 @@ class ChunkSettings(BaseSettings):
     chunk_s: int = 8
     #: VIDEO_AV1: also an AV1 (SVT-AV1) variant of the top rung, in the same decode as the H.264 rungs.
     av1: bool = False
-    #: VIDEO_READ_ORIGINAL_BY_URL: chunk tasks read the original through a presigned URL (ranged
-    #: GETs, only their stretch of it); false: each downloads the whole original first.
-    read_original_by_url: bool = True
+    #: VIDEO_READ_BY_URL_FROM_BYTES: chunk tasks read an original at least this large through a
+    #: presigned URL (ranged GETs: only their stretch of it and its index) and download smaller ones
+    #: whole. Each seek drops a connection storage has already sent megabytes ahead on (its send
+    #: buffers: about 20 MB a chunk task in all, measured in docs/benchmarks.md), so ranges pay
+    #: only for originals well above that.
+    read_by_url_from_bytes: int = 64 * 1024**2
 
 
 @dataclass(frozen=True)

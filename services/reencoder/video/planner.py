@@ -12,10 +12,17 @@ from services.reencoder.job_outcome import JobAnnouncer
 from services.reencoder.scratch import ScratchKind, scratch_folder
 from services.reencoder.storage_outages import storage_outages_are_infrastructure
 from services.reencoder.video.chunks import chunk_task_id, plan_chunks
+from services.reencoder.video.commands import RemoteSource
 from services.reencoder.video.keys import plan_key
 from services.reencoder.video.ladder import plan_ladder, plan_preview, with_av1_top
 from services.reencoder.video.partitioning import spread_keys
-from services.reencoder.video.probe import VideoProbe, check_limits, probe_video
+from services.reencoder.video.probe import (
+    PROBE_TIMEOUT_S,
+    VideoProbe,
+    check_limits,
+    probe_remote_video,
+    probe_video,
+)
 from services.reencoder.video.results import JobPlan
 from shared.events import (
     VIDEO_TASKS,
@@ -25,7 +32,7 @@ from shared.events import (
     VideoTaskRequested,
 )
 from shared.kafka import Delivery
-from shared.media import MediaRejected
+from shared.media import VIDEO_DEMUXERS, MediaRejected, sniff_video
 from shared.settings import VideoLimits
 
 log = logging.getLogger(__name__)
@@ -36,6 +43,8 @@ AUDIO_SHARE = 0.03
 PREVIEW_SHARE = 0.02
 ASSEMBLY_SHARE = 0.05
 AUDIO_TASK = "audio"
+#: The probe's URL is valid for as long as ffprobe may run, and a minute more.
+PROBE_URL_EXPIRY_S = int(PROBE_TIMEOUT_S) + 60
 
 
 def assembly_task_id(rung: str) -> str:
@@ -128,6 +137,8 @@ class VideoJobPlanner:
     chunk_s: int = 8
     #: An AV1 variant of the top rung too (`ChunkSettings.av1`).
     av1: bool = False
+    #: Originals this large or larger are probed by URL (`ChunkSettings.read_by_url_from_bytes`).
+    read_by_url_from_bytes: int = 0
 
     @storage_outages_are_infrastructure
     async def __call__(self, job: JobRequested, delivery: Delivery) -> None:
@@ -171,10 +182,23 @@ class VideoJobPlanner:
         )
 
     async def _probe(self, job: JobRequested) -> VideoProbe:
-        store = self.announcer.store
+        """ffprobe's facts of the original: read by URL when it is large (its headers and index only,
+        by ranges, as the chunk tasks read it), else downloaded."""
+        store, bucket, key = self.announcer.store, self.announcer.store.uploads_bucket, job.source_key
+        stored = await asyncio.to_thread(store.stat, bucket, key)
+        if stored is None:
+            raise MediaRejected("the uploaded original is missing from storage")
+        if stored.size >= self.read_by_url_from_bytes:
+            head = await asyncio.to_thread(store.read_range, bucket, key, 0, 64)
+            demuxer = VIDEO_DEMUXERS.get(sniff_video(head) or "")
+            if demuxer is not None:
+                url = store.internal_get_url(bucket, key, PROBE_URL_EXPIRY_S)
+                ranged = store.open_ranged(bucket, key, stored.size)
+                with ranged:
+                    return await probe_remote_video(
+                        RemoteSource(url, demuxer), ranged, stored.size, self.ffprobe
+                    )
         with scratch_folder(ScratchKind.VIDEO_PROBE, job.job_id, self.scratch_root) as scratch:
             source = Path(scratch) / "original"
-            if await asyncio.to_thread(store.stat, store.uploads_bucket, job.source_key) is None:
-                raise MediaRejected("the uploaded original is missing from storage")
-            await asyncio.to_thread(store.download, store.uploads_bucket, job.source_key, source)
+            await asyncio.to_thread(store.download, bucket, key, source)
             return await probe_video(source, self.ffprobe)

@@ -1,8 +1,8 @@
 """What a video file holds, from ffprobe, and whether the site accepts it.
 
 ffprobe reads a file only as the container its first bytes name (`-f`, see `shared.media.
-VIDEO_DEMUXERS`) and only through the file and pipe protocols: a file cannot make it guess another
-format or open a network address or another file.
+VIDEO_DEMUXERS`) and only through the file and pipe protocols (an original read from storage by its
+URL: only HTTP(S)): a file cannot make it guess another format or open another address or file.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import json
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from services.reencoder.video.commands import REMOTE_PROTOCOLS, RemoteSource
 from shared.media import FFMPEG_PROTOCOLS, MediaRejected, identify_video, video_demuxer
 from shared.settings import VideoLimits
 
@@ -57,16 +58,41 @@ def _check_container(path: Path) -> None:
             raise NotAVideo(f"not a video file (accepted: {_CONTAINERS})")
 
 
-async def run_ffprobe(path: Path, ffprobe: str = "ffprobe") -> dict[str, Any]:
+async def probe_remote_video(
+    source: RemoteSource, file: BinaryIO, size: int, ffprobe: str = "ffprobe"
+) -> VideoProbe:
+    """`probe_video` of an original in storage: its structure checked through `file` (ranged reads of
+    its `size` bytes), then ffprobe reading it by URL (only its headers and index, by ranges)."""
+    if await asyncio.to_thread(identify_video, file, size) is None:
+        raise NotAVideo(f"not a video file (accepted: {_CONTAINERS})")
+    return parse_probe(await run_ffprobe(source, ffprobe))
+
+
+async def run_ffprobe(path: Path | RemoteSource, ffprobe: str = "ffprobe") -> dict[str, Any]:
     """ffprobe's JSON report of `path` (format and streams), read as the container it starts as (or,
-    for a worker's own JPEG, as a still)."""
-    demuxer = video_demuxer(path) or _STILL_DEMUXERS.get(path.suffix.lower())
+    for a worker's own JPEG, as a still); a `RemoteSource` over HTTP only."""
+    reading: tuple[str, ...]
+    if isinstance(path, RemoteSource):
+        demuxer: str | None = path.demuxer
+        reading = (
+            "-protocol_whitelist",
+            REMOTE_PROTOCOLS,
+            "-seekable",
+            "1",
+            "-f",
+            path.demuxer,
+            "-i",
+            path.url,
+        )
+    else:
+        demuxer = video_demuxer(path) or _STILL_DEMUXERS.get(path.suffix.lower())
+        reading = ("-protocol_whitelist", FFMPEG_PROTOCOLS, "-f", demuxer or "", "-i", str(path))
     if demuxer is None:
         raise NotAVideo(f"not a video file (accepted: {_CONTAINERS})")
     process = await asyncio.create_subprocess_exec(
         ffprobe,
         *("-v", "error", "-print_format", "json", "-show_format", "-show_streams"),
-        *("-protocol_whitelist", FFMPEG_PROTOCOLS, "-f", demuxer, "-i", str(path)),
+        *reading,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -79,7 +105,8 @@ async def run_ffprobe(path: Path, ffprobe: str = "ffprobe") -> dict[str, Any]:
     if process.returncode != 0:
         detail = stderr.decode(errors="replace").strip().splitlines()
         reason = detail[-1] if detail else f"ffprobe exited with {process.returncode}"
-        raise NotAVideo(f"not a readable video file: {_strip_path(reason, path)}")
+        named = path.url if isinstance(path, RemoteSource) else str(path)
+        raise NotAVideo(f"not a readable video file: {_strip_path(reason, named)}")
     report: dict[str, Any] = json.loads(stdout or b"{}")
     return report
 
@@ -174,6 +201,6 @@ def _ratio(value: Any, default: Fraction) -> Fraction:
         return default
 
 
-def _strip_path(message: str, path: Path) -> str:
-    # The scratch path means nothing to the user.
-    return message.replace(f"{path}: ", "").replace(str(path), "the file")
+def _strip_path(message: str, path: str) -> str:
+    # The scratch path means nothing to the user (and a URL carries a signature).
+    return message.replace(f"{path}: ", "").replace(path, "the file")

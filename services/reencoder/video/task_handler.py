@@ -109,8 +109,9 @@ class VideoTaskHandler:
     scratch_root: Path | None = None
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
-    #: Chunk tasks read the original by a presigned URL (`ChunkSettings.read_original_by_url`).
-    read_by_url: bool = True
+    #: Chunk tasks read an original this large or larger by a presigned URL, not downloaded
+    #: (`ChunkSettings.read_by_url_from_bytes`).
+    read_by_url_from_bytes: int = 0
     _reports: dict[tuple[str, str], _Reports] = field(default_factory=dict, init=False, repr=False)
 
     @storage_outages_are_infrastructure
@@ -213,7 +214,7 @@ class VideoTaskHandler:
     async def _make_outputs(self, task: VideoTaskRequested, scratch: Path, timer: PhaseTimer) -> TaskResult:
         if task.kind == VideoTaskKind.ASSEMBLE:
             return await self._assemble(task, scratch, timer)
-        if task.kind == VideoTaskKind.CHUNK and self.read_by_url:
+        if task.kind == VideoTaskKind.CHUNK:
             remote = await self._remote_original(task, timer)
             if remote is not None:
                 try:
@@ -245,11 +246,15 @@ class VideoTaskHandler:
     async def _remote_original(self, task: VideoTaskRequested, timer: PhaseTimer) -> RemoteSource | None:
         """The original as ffmpeg reads it from storage, by a URL signed for the storage endpoint this
         worker reaches, valid for the task's whole budget (ffmpeg asks again at each seek); None when
-        its first bytes name no container we read (the downloaded file then fails as before)."""
+        its first bytes name no container we read (the downloaded file then fails as before), or
+        when it is small enough to download whole for less."""
         bucket, key = self.store.uploads_bucket, task.source_key
         with timer.phase("download"):
-            if await asyncio.to_thread(self.store.stat, bucket, key) is None:
+            stored = await asyncio.to_thread(self.store.stat, bucket, key)
+            if stored is None:
                 raise MediaRejected("the uploaded original is missing from storage")
+            if stored.size < self.read_by_url_from_bytes:
+                return None
             head = await asyncio.to_thread(self.store.read_range, bucket, key, 0, 64)
         demuxer = VIDEO_DEMUXERS.get(sniff_video(head) or "")
         if demuxer is None:

@@ -4,6 +4,7 @@ encode is held back; then the storyboard under the player shows hover previews f
 
 from __future__ import annotations
 
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,6 +67,8 @@ def test_the_player_starts_before_the_job_is_done(page: Page, hold: Path, tmp_pa
         expect(page.get_by_role("heading", name="long.mp4")).to_be_visible()
         player = page.locator("#player")
         expect(player).to_be_visible(timeout=DONE_WITHIN_MS)
+        # The first chunk made the poster: the player shows it before the job is done.
+        expect(player).to_have_attribute("poster", re.compile(r"/poster$"))
         page.evaluate(
             "() => { const v = document.getElementById('player'); v.muted = true; return v.play(); }"
         )

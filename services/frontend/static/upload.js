@@ -43,7 +43,7 @@ function loadHls() {
 async function showVideo(url, poster) {
   if (player.dataset.src === url) return;
   player.dataset.src = url;
-  if (poster) player.poster = poster.url;
+  if (poster) player.poster = poster;
   player.hidden = false;
   noPreview.hidden = true;
   // hls.js wherever Media Source Extensions exist (it plays the package the same way everywhere;
@@ -140,7 +140,8 @@ function render(job) {
   if (job.status === "failed") noPreview.textContent = "No preview: the job failed. Retry it, or delete it.";
   // A video plays as soon as its first chunk is packaged (stream_url), and keeps playing as the
   // later chunks are appended to its playlists.
-  if (job.stream_url) showVideo(job.stream_url, job.renditions.find((r) => r.name === "poster"));
+  // Its poster (poster_url) comes with the first chunk too, before the job is done.
+  if (job.stream_url) showVideo(job.stream_url, job.poster_url);
   else if (job.kind === "image") showImage(job);
   showStoryboard(job);
   if (job.duration_s != null) addFact("Duration", `${job.duration_s.toFixed(1)} s`);

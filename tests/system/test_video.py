@@ -533,6 +533,32 @@ def test_when_one_chunk_fails_the_others_stop_and_nothing_is_left(site: Site, tm
         start_workers(site, WORKERS)
 
 
+def test_chunk_tasks_that_cannot_read_the_original_by_url_download_it(site: Site, tmp_path: Path) -> None:
+    # Real ffmpeg, except that it cannot open URLs (as behind a proxy that answers no ranges might).
+    wrapper = tmp_path / "ffmpeg-without-http"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *"-i http"*) echo "simulated: protocol not found" >&2; exit 1;; esac\n'
+        f'exec {ffmpeg_binary()} "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    names = ("video-g",)
+    stop_workers(site, WORKERS)
+    try:
+        start_workers(site, names, {"VIDEO_FFMPEG_BINARY": str(wrapper)})
+        job_id = upload_video(site, video_bytes(seconds=6, width=640, height=360), "fallback.mp4")
+        job = site.wait_for(job_id, timeout=180)
+        assert job["status"] == "done", job["error"]
+        log = (site.stack.logs_dir / "video-g.log").read_text(errors="replace")
+        for chunk in ("chunk-00000", "chunk-00001"):
+            assert f"task {job_id}/{chunk}: reading the original by URL failed" in log
+        video = next(r["url"] for r in job["renditions"] if r["name"] == "360p")
+        assert abs(float(ffprobe(site.http.get(video).content)["format"]["duration"]) - 6) < 0.1
+    finally:
+        stop_workers(site, names)
+        start_workers(site, WORKERS)
+
+
 @dataclass(frozen=True)
 class Rendition:
     """One media playlist of a package, as a player reads it."""

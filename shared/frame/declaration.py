@@ -27,6 +27,9 @@ class Consumes(Generic[E]):
     topic: Topic[E]
     group: str | None
     batch: bool = False
+    #: > 0: the consumer loop commits at most this often instead of after every record (see
+    #: `EventConsumer`): for views fed from a topic, whose records a crash may redeliver harmlessly.
+    commit_every_s: float = 0.0
 
     def handled_by(self, handler: Handler[E], on_give_up: GiveUpHook[E] | None = None) -> Binding[E]:
         """Bind this entry to the handler that processes its records (typed: topic and handler agree)."""

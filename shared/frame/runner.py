@@ -204,6 +204,7 @@ def _consumer(
         client_id=identity.instance_id,
         retry=wiring.retry,
         shutdown_grace_s=wiring.shutdown_grace_s,
+        commit_every_s=binding.entry.commit_every_s,
     )
 
 

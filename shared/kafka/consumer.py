@@ -143,9 +143,16 @@ class EventConsumer(Generic[E]):
         shutdown_grace_s: float = 30.0,
         poll_while_busy_s: float = 1.0,
         revoke_grace_s: float = 3.0,
+        commit_every_s: float = 0.0,
     ) -> None:
         """`revoke_grace_s` must stay well below the rebalance timeout (aiokafka: the session timeout),
-        or the member misses the rebalance it is preparing for."""
+        or the member misses the rebalance it is preparing for.
+
+        `commit_every_s` > 0: offsets are committed at most that often (the last ones at the first
+        idle poll after the interval, when a partition is revoked or when the loop stops) instead
+        of after every record: one request to the broker per interval rather than per record. Only
+        for handlers whose redelivery after a crash costs nothing (views fed from the topic); a
+        crash redelivers up to that long's records."""
         self._topic = topic
         self._group_id = group_id
         self._handler = handler
@@ -154,6 +161,10 @@ class EventConsumer(Generic[E]):
         self._on_give_up = on_give_up
         self._shutdown_grace_s = shutdown_grace_s
         self._poll_while_busy_s = poll_while_busy_s
+        self._commit_every_s = commit_every_s
+        #: Offsets handled but not yet committed (commit_every_s > 0), and when they are due.
+        self._deferred: dict[TopicPartition, int] = {}
+        self._commit_due = 0.0
         self._revoke_grace_s = revoke_grace_s
         #: How long a record finished mid-rebalance waits to learn whether it may be committed.
         self._rebalance_wait_s = settings.session_timeout_ms / 1000
@@ -172,9 +183,7 @@ class EventConsumer(Generic[E]):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
-            # An idle loop asks the broker every 5 s rather than twice a second; a record still
-            # comes at once. Nothing seeks while a fetch waits except the rare rewinds below, which
-            # may then wait up to this long for the fetch in flight (aiokafka sends one per broker).
+            # How often an idle loop asks the broker (see KafkaSettings.idle_fetch_wait_ms).
             fetch_max_wait_ms=settings.idle_fetch_wait_ms,
         )
         self._idle_poll_ms = settings.idle_fetch_wait_ms
@@ -194,6 +203,7 @@ class EventConsumer(Generic[E]):
             while not self._stopping.is_set():
                 record = await self._next_record()
                 if record is None:
+                    await self._commit_deferred(when_due=True)  # idle: nothing stays uncommitted long
                     continue
                 then = await self._take(record)
                 if then is _Next.LEAVE:
@@ -201,6 +211,9 @@ class EventConsumer(Generic[E]):
                 if then is _Next.RETRY_LATER:
                     await self._sleep_unless_stopping(self._retry.max_backoff_s)
         finally:
+            if self._deferred:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._commit_deferred(), self._close_timeout_s)
             await close_within(self._consumer.stop(), self._close_timeout_s, f"consumer of {self._group_id}")
             log.info("left group %s", self._group_id)
 
@@ -252,7 +265,7 @@ class EventConsumer(Generic[E]):
                 return _Next.TAKE
             if not handled:
                 return _Next.LEAVE  # handed back unfinished at shutdown: not committed
-            await self._commit(partition, record.offset + 1)
+            await self._commit_or_defer(partition, record.offset + 1)
             if partition in self._consumer.assignment():
                 # A partition that came back mid-record restarts from its committed offset: move
                 # past the record just committed, so it is not taken twice.
@@ -266,6 +279,9 @@ class EventConsumer(Generic[E]):
         """A rebalance takes `revoked` away. The record in hand may finish within the grace; if not, it
         carries on in doubt until the new assignment says whether its partition stays here (an eager
         rebalance revokes every partition whenever any member joins or leaves, and most come back)."""
+        if self._deferred:
+            # Commit what was handled on the partitions leaving, while they are still ours.
+            await self._commit_deferred(revoked)
         flight = self._in_flight
         if flight is None or flight.partition not in revoked:
             return
@@ -446,31 +462,61 @@ class EventConsumer(Generic[E]):
         )
         await self._producer.publish(DEAD_LETTERS, letter)
 
-    async def _commit(self, partition: TopicPartition, next_offset: int) -> None:
-        if partition not in self._consumer.assignment():
-            log.warning(
-                "not committing %s@%d: the partition is no longer assigned here", partition, next_offset
-            )
+    async def _commit_or_defer(self, partition: TopicPartition, next_offset: int) -> None:
+        if self._commit_every_s <= 0:
+            await self._commit({partition: next_offset})
             return
+        self._deferred[partition] = next_offset
+        if asyncio.get_running_loop().time() >= self._commit_due:
+            await self._commit_deferred()
+
+    async def _commit_deferred(
+        self, partitions: set[TopicPartition] | None = None, when_due: bool = False
+    ) -> None:
+        """Commit the deferred offsets (of `partitions` only, when given) in one request; `when_due`:
+        only if the interval has passed."""
+        if when_due and asyncio.get_running_loop().time() < self._commit_due:
+            return
+        due = {p: o for p, o in self._deferred.items() if partitions is None or p in partitions}
+        if not due:
+            return
+        for partition in due:
+            del self._deferred[partition]
+        if partitions is None:
+            self._commit_due = asyncio.get_running_loop().time() + self._commit_every_s
+        await self._commit(due)
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit `offsets` (the next offset to read, per partition) on the partitions still ours."""
+        assigned = self._consumer.assignment()
+        for partition, next_offset in offsets.items():
+            if partition not in assigned:
+                log.warning(
+                    "not committing %s@%d: the partition is no longer assigned here", partition, next_offset
+                )
+        offsets = {p: o for p, o in offsets.items() if p in assigned}
+        if not offsets:
+            return
+        what = ", ".join(f"{p}@{o}" for p, o in offsets.items())
         for attempt in range(1, self._retry.max_attempts + 1):
             try:
                 # A coordinator that is gone may never answer: bound each try (tighter when stopping).
                 limit_s = self._close_timeout_s if self._stopping.is_set() else self._commit_timeout_s
-                await asyncio.wait_for(self._consumer.commit({partition: next_offset}), limit_s)
+                await asyncio.wait_for(self._consumer.commit(offsets), limit_s)
                 return
             except (CommitFailedError, IllegalStateError) as error:
                 # The partition moved to another member during a rebalance: it redelivers the record
                 # there, and handlers are idempotent, so nothing is lost or doubled.
-                log.warning("commit of %s@%d lost to a rebalance: %s", partition, next_offset, error)
+                log.warning("commit of %s lost to a rebalance: %s", what, error)
                 return
             except (KafkaError, TimeoutError) as error:
                 # The coordinator is away for a moment: try again; if it stays away, the record is
                 # redelivered after the next rebalance or restart, which idempotent handlers absorb.
-                log.warning("commit of %s@%d failed (attempt %d): %r", partition, next_offset, attempt, error)
+                log.warning("commit of %s failed (attempt %d): %r", what, attempt, error)
                 if self._stopping.is_set():
                     break
                 await self._sleep_unless_stopping(self._retry.backoff(attempt))
-        log.error("commit of %s@%d given up; the record may be delivered again", partition, next_offset)
+        log.error("commit of %s given up; the record may be delivered again", what)
 
     async def _sleep_unless_stopping(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

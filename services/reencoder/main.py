@@ -104,6 +104,7 @@ async def setup(config: ReencoderConfig, runtime: Runtime) -> AsyncIterator[Wiri
                 settings.scratch_dir,
                 ffprobe=video.ffprobe_binary,
                 chunk_s=config.chunks.chunk_s,
+                first_chunk_segments=config.chunks.first_chunk_segments,
                 av1=config.chunks.av1,
                 read_by_url_from_bytes=config.chunks.read_by_url_from_bytes,
             ),

@@ -20,8 +20,8 @@ from tests.video_samples import ffmpeg_binary, video_bytes
 
 __all__ = ["account", "browser", "page"]  # the browser fixtures, shared with test_browser.py
 
-#: Chunks of 4 s in segments of 2 s, so a 12 s clip makes three chunks.
-CHUNKS = {"VIDEO_CHUNK_S": "4", "VIDEO_HLS_SEGMENT_S": "2"}
+#: Chunks of 4 s in segments of 2 s (the first one too), so a 12 s clip makes three chunks.
+CHUNKS = {"VIDEO_CHUNK_S": "4", "VIDEO_HLS_SEGMENT_S": "2", "VIDEO_FIRST_CHUNK_SEGMENTS": "2"}
 #: The last chunk's encode (it starts 8 s in) waits while this file exists.
 HELD_CHUNK = "-ss 8.000"
 

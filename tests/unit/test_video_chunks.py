@@ -21,6 +21,22 @@ def test_a_duration_that_is_not_a_multiple_ends_with_a_shorter_chunk() -> None:
     assert [(c.start_s, c.length_s, c.first_segment) for c in chunks] == [(0, 8, 0), (8, 8, 2), (16, 3.5, 4)]
 
 
+def test_a_short_first_chunk_then_whole_chunks_on_segment_boundaries() -> None:
+    chunks = plan_chunks(21.0, chunk_s=8, segment_s=4, first_chunk_s=4)
+    assert [(c.start_s, c.length_s, c.first_segment) for c in chunks] == [
+        (0, 4, 0),
+        (4, 8, 1),
+        (12, 8, 3),
+        (20, 1, 5),
+    ]
+
+
+def test_a_first_chunk_is_never_longer_than_a_chunk_and_is_whole_segments() -> None:
+    assert plan_chunks(20.0, chunk_s=8, segment_s=4, first_chunk_s=12)[0].length_s == 8
+    with pytest.raises(ValueError, match="whole number of segments"):
+        plan_chunks(20.0, chunk_s=8, segment_s=4, first_chunk_s=6)
+
+
 def test_a_tail_shorter_than_the_minimum_joins_the_chunk_before() -> None:
     chunks = plan_chunks(16 + MIN_TAIL_S / 2, chunk_s=8, segment_s=4)
     assert len(chunks) == 2

@@ -7,9 +7,9 @@ chunks, listed in order, make one continuous variant playlist per rung.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: A last chunk shorter than this joins the one before it (a chunk of a frame or two is all overhead,
@@ -25,6 +25,9 @@ class ChunkSettings(BaseSettings):
 
     #: Seconds of video per chunk task: a whole number of HLS segments (VIDEO_HLS_SEGMENT_S).
     chunk_s: int = 8
+    #: VIDEO_FIRST_CHUNK_SEGMENTS: the first chunk is this many segments (at most a chunk): the
+    #: video plays once it and the audio are stored, so a short one plays sooner.
+    first_chunk_segments: int = Field(default=1, ge=1)
     #: VIDEO_AV1: also an AV1 (SVT-AV1) variant of the top rung, in the same decode as the H.264 rungs.
     av1: bool = False
     #: VIDEO_READ_BY_URL_FROM_BYTES: chunk tasks read an original at least this large through a
@@ -44,20 +47,27 @@ class Chunk:
     first_segment: int
 
 
-def plan_chunks(duration_s: float, chunk_s: int, segment_s: int) -> list[Chunk]:
-    """The chunks covering `duration_s`; `ValueError` if a chunk is not a whole number of segments."""
-    if segment_s <= 0 or chunk_s <= 0 or chunk_s % segment_s:
-        raise ValueError(f"a chunk ({chunk_s} s) must be a whole number of segments ({segment_s} s)")
-    per_chunk = chunk_s // segment_s
-    count = max(1, math.ceil(round(duration_s / chunk_s, 6)))
+def plan_chunks(
+    duration_s: float, chunk_s: int, segment_s: int, first_chunk_s: int | None = None
+) -> list[Chunk]:
+    """The chunks covering `duration_s`: the first `first_chunk_s` long (default: `chunk_s`), the
+    others `chunk_s`; `ValueError` if a chunk is not a whole number of segments."""
+    first_chunk_s = chunk_s if first_chunk_s is None else min(first_chunk_s, chunk_s)
+    for length in (chunk_s, first_chunk_s):
+        if segment_s <= 0 or length <= 0 or length % segment_s:
+            raise ValueError(f"a chunk ({length} s) must be a whole number of segments ({segment_s} s)")
+    starts = [0]
+    while round(duration_s - (next_start := first_chunk_s + (len(starts) - 1) * chunk_s), 6) > 0:
+        starts.append(next_start)
+    ends = [*starts[1:], duration_s]
     chunks = [
         Chunk(
             index=index,
-            start_s=float(index * chunk_s),
-            length_s=min(float(chunk_s), duration_s - index * chunk_s),
-            first_segment=index * per_chunk,
+            start_s=float(start),
+            length_s=min(float(end), duration_s) - start,
+            first_segment=start // segment_s,
         )
-        for index in range(count)
+        for index, (start, end) in enumerate(zip(starts, ends, strict=True))
     ]
     if len(chunks) > 1 and chunks[-1].length_s < MIN_TAIL_S:
         tail = chunks.pop()

@@ -52,7 +52,13 @@ def assembly_task_id(rung: str) -> str:
 
 
 def plan_tasks(
-    job: JobRequested, probe: VideoProbe, *, chunk_s: int = 8, segment_s: int = 4, av1: bool = False
+    job: JobRequested,
+    probe: VideoProbe,
+    *,
+    chunk_s: int = 8,
+    segment_s: int = 4,
+    first_chunk_segments: int | None = None,
+    av1: bool = False,
 ) -> tuple[list[VideoTaskRequested], list[VideoTaskRequested]]:
     """(tasks to start now, tasks for when they are done): one task per chunk (every rung in one
     decode), the audio and the previews; then one MP4 assembly per rung. Keyed to land on
@@ -60,7 +66,8 @@ def plan_tasks(
     ladder = plan_ladder(probe.width, probe.height)
     outputs = tuple(with_av1_top(ladder) if av1 else ladder)
     preview = plan_preview(probe.width, probe.height)
-    chunks = plan_chunks(probe.duration_s, chunk_s, segment_s)
+    first_chunk_s = None if first_chunk_segments is None else first_chunk_segments * segment_s
+    chunks = plan_chunks(probe.duration_s, chunk_s, segment_s, first_chunk_s)
     audio_share = AUDIO_SHARE if probe.has_audio else 0.0
     chunk_share = 1.0 - audio_share - PREVIEW_SHARE - ASSEMBLY_SHARE
     top = ladder[-1]  # the H.264 top rung (an AV1 variant of it has the same size and audio)
@@ -135,6 +142,9 @@ class VideoJobPlanner:
     ffprobe: str = "ffprobe"
     #: Seconds of video per chunk task (`ChunkSettings.chunk_s`).
     chunk_s: int = 8
+    #: Segments in the first chunk (`ChunkSettings.first_chunk_segments`): the sooner it is done,
+    #: the sooner the video plays.
+    first_chunk_segments: int = 1
     #: An AV1 variant of the top rung too (`ChunkSettings.av1`).
     av1: bool = False
     #: Originals this large or larger are probed by URL (`ChunkSettings.read_by_url_from_bytes`).
@@ -153,7 +163,12 @@ class VideoJobPlanner:
             await self.announcer.fail(job.job_id, job.correlation_id, str(rejected))
             return
         tasks, assembly = plan_tasks(
-            job, probe, chunk_s=self.chunk_s, segment_s=self.limits.hls_segment_s, av1=self.av1
+            job,
+            probe,
+            chunk_s=self.chunk_s,
+            segment_s=self.limits.hls_segment_s,
+            first_chunk_segments=self.first_chunk_segments,
+            av1=self.av1,
         )
         store = self.announcer.store
         first = playable_first(tasks)

@@ -19,9 +19,11 @@ Prints figures, ratios and the goals of issue #18; never fails on time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -208,8 +210,9 @@ def print_idle(idle: dict[str, float], idle_s: float) -> None:
     )
 
 
-def measure_idle_only(workers: int, idle_s: float, profile: Path | None) -> None:
-    """`--idle-only`: start the private stack, measure it idle, stop."""
+@contextlib.contextmanager
+def private_site(workers: int) -> Iterator[tuple[StackConfig, httpx.Client]]:
+    """A private stack with `workers` reencoders in a fresh state folder, and a signed-up client."""
     state = Path(tempfile.mkdtemp(prefix="bench-"))
     config = StackConfig.on_free_ports(state, REPO_ROOT / ".state" / "cache")
     config.reencoders = workers
@@ -219,9 +222,15 @@ def measure_idle_only(workers: int, idle_s: float, profile: Path | None) -> None
         stack.start_services()
         with httpx.Client(base_url=config.frontend_url, timeout=60) as http:
             sign_up(http)
-            idle = idle_stack(http, idle_s, profile)
+            yield config, http
     finally:
         stack.stop()
+
+
+def measure_idle_only(workers: int, idle_s: float, profile: Path | None) -> None:
+    """`--idle-only`: start the private stack, measure it idle, stop."""
+    with private_site(workers) as (_, http):
+        idle = idle_stack(http, idle_s, profile)
     print_idle(idle, idle_s)
 
 
@@ -242,7 +251,7 @@ def main(
         return
     images = [image_bytes(width + i, height, "JPEG") for i in range(jobs)]
     max_pixels = 100_000_000
-    print(f"{jobs} JPEG images of {width}x{height}, four renditions each")
+    print(f"{jobs} JPEG images of {width}x{height}, every rendition of the ladder each")
     plain, plain_cpu = plain_loop(images, max_pixels)
     print(
         f"plain Pillow loop, 1 process:  {plain:7.2f} s  {jobs / plain:6.2f} jobs/s  ({plain_cpu:.2f} CPU s)"
@@ -255,40 +264,30 @@ def main(
         print(f"ratio pipeline / plain loop:    {piped / plain:7.2f}")
         return
 
-    state = Path(tempfile.mkdtemp(prefix="bench-"))
-    config = StackConfig.on_free_ports(state, REPO_ROOT / ".state" / "cache")
-    config.reencoders = workers
-    stack = LocalStack(config)
-    try:
-        stack.start_infrastructure()
-        stack.start_services()
-        with httpx.Client(base_url=config.frontend_url, timeout=60) as http:
-            sign_up(http)
-            idle = idle_stack(http, idle_s, profile)
+    with private_site(workers) as (config, http):
+        idle = idle_stack(http, idle_s, profile)
 
-            profiler = None
-            if profile is not None:
-                from bench.profile import Profiler
+        profiler = None
+        if profile is not None:
+            from bench.profile import Profiler
 
-                profiler = Profiler(profile / "run")
-                profiler.start()
-            messages_before = asyncio.run(messages_so_far(config.kafka))
-            before = cpu.sample()
-            piped, _ = through_pipeline(http, images)
-            run_cpu = without_profilers(cpu.difference(cpu.sample(), before))
-            load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
-            messages = cpu.difference(
-                {k: float(v) for k, v in asyncio.run(messages_so_far(config.kafka)).items()},
-                {k: float(v) for k, v in messages_before.items()},
-            )
-            if profiler is not None:
-                profiler.stop()
+            profiler = Profiler(profile / "run")
+            profiler.start()
+        messages_before = asyncio.run(messages_so_far(config.kafka))
+        before = cpu.sample()
+        piped, _ = through_pipeline(http, images)
+        run_cpu = without_profilers(cpu.difference(cpu.sample(), before))
+        load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+        messages = cpu.difference(
+            {k: float(v) for k, v in asyncio.run(messages_so_far(config.kafka)).items()},
+            {k: float(v) for k, v in messages_before.items()},
+        )
+        if profiler is not None:
+            profiler.stop()
 
-            small = [image_bytes(320 + i, 240, "JPEG") for i in range(dispatch_jobs)]
-            dispatched = one_at_a_time(http, small)
-            timings = asyncio.run(work_timings(config.kafka, set(dispatched)))
-    finally:
-        stack.stop()
+        small = [image_bytes(320 + i, 240, "JPEG") for i in range(dispatch_jobs)]
+        dispatched = one_at_a_time(http, small)
+        timings = asyncio.run(work_timings(config.kafka, set(dispatched)))
 
     print(f"{f'pipeline, {workers} worker(s):':<31} {piped:7.2f} s  {jobs / piped:6.2f} jobs/s")
     print(f"ratio pipeline / plain loop:    {piped / plain:7.2f}")

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from infra.local.debian import ensure_debian_binary
+from shared.events import JobRequested, MediaKind
 
 #: Container -> (video encoder, audio encoder) that the container holds.
 CODECS: dict[str, tuple[str, str]] = {
@@ -96,3 +97,16 @@ def mp4_lookalike(size: int = 20_000) -> bytes:
     header = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
     pattern = bytes((i * 7919 + 13) % 251 for i in range(4093))
     return header + (pattern * (size // len(pattern) + 1))[:size]
+
+
+def video_job(job_id: str = "0123456789abcdef", size_bytes: int = 1000) -> JobRequested:
+    """A video upload's request, as the planner receives it (for tests of planning, not encoding)."""
+    return JobRequested(
+        correlation_id="c",
+        job_id=job_id,
+        kind=MediaKind.VIDEO,
+        source_key=f"{job_id}/original",
+        filename="clip.mp4",
+        content_type="video/mp4",
+        size_bytes=size_bytes,
+    )

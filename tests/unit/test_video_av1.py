@@ -12,8 +12,8 @@ from services.reencoder.video.hls import segment_durations
 from services.reencoder.video.ladder import plan_ladder, with_av1_top
 from services.reencoder.video.planner import plan_tasks
 from services.reencoder.video.probe import parse_probe
-from shared.events import JobRequested, MediaKind, VideoTaskKind
-from tests.video_samples import ffmpeg_binary, video_bytes
+from shared.events import VideoTaskKind
+from tests.video_samples import ffmpeg_binary, video_bytes, video_job
 
 
 def test_the_av1_variant_is_the_top_rung_again_listed_last() -> None:
@@ -27,15 +27,7 @@ def test_the_av1_variant_is_the_top_rung_again_listed_last() -> None:
 
 
 def test_chunks_encode_it_and_it_gets_its_own_download() -> None:
-    job = JobRequested(
-        correlation_id="c",
-        job_id="j",
-        kind=MediaKind.VIDEO,
-        source_key="j/original",
-        filename="a.mp4",
-        content_type="video/mp4",
-        size_bytes=1,
-    )
+    job = video_job("j", size_bytes=1)
     report = {
         "streams": [
             {

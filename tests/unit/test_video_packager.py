@@ -15,25 +15,12 @@ from services.reencoder.video.completion import VideoJobCompletion
 from services.reencoder.video.planner import plan_tasks, playable_first
 from services.reencoder.video.probe import VideoProbe
 from services.reencoder.video.results import JobPlan, Segment, TaskResult
-from shared.events import (
-    JOBS_STATUS,
-    JobRequested,
-    MediaKind,
-    VideoTaskFinished,
-    VideoTaskKind,
-)
+from shared.events import JOBS_STATUS, VideoTaskFinished, VideoTaskKind
 from shared.kafka import Delivery
 from shared.storage import StoredObject
+from tests.video_samples import video_job
 
-JOB = JobRequested(
-    correlation_id="c",
-    job_id="0123456789abcdef",
-    kind=MediaKind.VIDEO,
-    source_key="0123456789abcdef/original",
-    filename="clip.mp4",
-    content_type="video/mp4",
-    size_bytes=1000,
-)
+JOB = video_job()
 CHUNKS = 40
 DELIVERY = Delivery(topic="video.tasks.finished", partition=0, offset=0, key=JOB.job_id, attempt=1)
 

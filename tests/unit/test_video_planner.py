@@ -8,17 +8,10 @@ import pytest
 
 from services.reencoder.video.planner import plan_tasks, playable_first
 from services.reencoder.video.probe import parse_probe
-from shared.events import JobRequested, MediaKind, VideoTaskKind, VideoTaskRequested
+from shared.events import VideoTaskKind, VideoTaskRequested
+from tests.video_samples import video_job
 
-JOB = JobRequested(
-    correlation_id="c",
-    job_id="0123456789abcdef",
-    kind=MediaKind.VIDEO,
-    source_key="0123456789abcdef/original",
-    filename="clip.mp4",
-    content_type="video/mp4",
-    size_bytes=1000,
-)
+JOB = video_job()
 
 
 def report(duration: str = "30", audio: bool = True, **video: Any) -> dict[str, Any]:

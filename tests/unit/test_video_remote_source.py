@@ -21,10 +21,11 @@ from tests.video_samples import ffmpeg_binary, video_bytes
 OUTPUTS = (VideoOutput(name="240p", width=320, height=240, video_kbps=500, audio_kbps=96),)
 
 
-def test_the_url_is_read_with_http_only_seeking_before_the_input() -> None:
-    command = chunk_command(
-        RemoteSource("http://storage:9000/uploads/j/original?X-Amz-Signature=s", "mp4"),
-        Path("/scratch/out"),
+def seconds_10_to_15(url: str, out: Path, ffmpeg: str = "ffmpeg") -> list[str]:
+    """The chunk command for 10 s to 15 s of the MP4 at `url` (segments of 5 s: the third one)."""
+    return chunk_command(
+        RemoteSource(url, "mp4"),
+        out,
         OUTPUTS,
         start_s=10.0,
         length_s=5.0,
@@ -32,6 +33,13 @@ def test_the_url_is_read_with_http_only_seeking_before_the_input() -> None:
         segment_s=5,
         first_segment=2,
         threads=1,
+        ffmpeg_binary=ffmpeg,
+    )
+
+
+def test_the_url_is_read_with_http_only_seeking_before_the_input() -> None:
+    command = seconds_10_to_15(
+        "http://storage:9000/uploads/j/original?X-Amz-Signature=s", Path("/scratch/out")
     )
     source = command.index("-i")
     before = command[:source]
@@ -101,18 +109,7 @@ def test_a_chunk_reads_its_stretch_of_the_original_not_all_of_it(
     url, size = served
     out = tmp_path / "out"
     (out / "240p").mkdir(parents=True)
-    command = chunk_command(
-        RemoteSource(url, "mp4"),
-        out,
-        OUTPUTS,
-        start_s=10.0,
-        length_s=5.0,
-        frame_rate=25,
-        segment_s=5,
-        first_segment=2,
-        threads=1,
-        ffmpeg_binary=ffmpeg_binary(),
-    )
+    command = seconds_10_to_15(url, out, ffmpeg_binary())
     read = asyncio.run(run_ffmpeg(command, timeout_s=120))
     assert (out / "240p" / "seg_00002.m4s").stat().st_size > 0
     # Its 5 s (from the keyframe at 10 s) and the index at the end: well under half of 20 s.

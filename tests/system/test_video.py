@@ -6,6 +6,7 @@ running Debian's ffmpeg against the session's Kafka and MinIO.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import re
@@ -20,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
+from PIL import Image
 
 from infra.local.stack import LocalStack
 from services.reencoder.main import TASKS
@@ -174,6 +176,18 @@ def extinf_seconds(tag: str) -> float:
     return float(tag.split(":", 1)[1].split(",")[0])
 
 
+def sprite_tiles(sprite: bytes, size: tuple[int, int]) -> list[bytes]:
+    """The pixels of each tile of a sprite sheet, row by row."""
+    width, height = size
+    with Image.open(io.BytesIO(sprite)) as picture:
+        columns, rows = picture.width // width, picture.height // height
+        return [
+            picture.crop((c * width, r * height, (c + 1) * width, (r + 1) * height)).tobytes()
+            for r in range(rows)
+            for c in range(columns)
+        ]
+
+
 def stored_keys(site: Site, job_id: str) -> set[str]:
     return {
         key.removeprefix(f"{job_id}/")
@@ -236,6 +250,9 @@ def test_video_gets_an_h264_ladder_hls_package_and_previews(site: Site) -> None:
     assert len(cues) == 10
     last_end = storyboard.text.split(" --> ")[-1].split()[0]  # the last tile runs to the end
     assert abs(float(last_end.rsplit(":", 1)[1]) - 3.0) < 0.1
+    # Ten moments of the moving pattern, each taken by the chunk's own decode (no tile repeats one
+    # that stands in for a missing thumbnail).
+    assert len(set(sprite_tiles(site.http.get(renditions["sprite"]["url"]).content, (160, 90)))) == 10
 
     master_url = renditions["hls"]["url"]
     master = site.http.get(master_url)
@@ -268,6 +285,7 @@ def test_video_gets_an_h264_ladder_hls_package_and_previews(site: Site) -> None:
     assert {"poster.jpg", "sprite.jpg", "storyboard.vtt", "video/360p.mp4", "video/720p.mp4"} <= keys
     assert "hls/master.m3u8" in keys
     assert {"manifest.json", "plan.json"} | {f"tasks/{task}.json" for task in ONE_CHUNK_TASKS} <= keys
+    assert not [key for key in keys if key.startswith("previews/")], "the sprite's thumbnails are removed"
     assert {
         f"hls/{name}/{file}" for name in ("360p", "720p", "audio") for file in ("index.m3u8", "init.mp4")
     } <= keys
@@ -638,6 +656,8 @@ def test_a_clip_in_chunks_plays_while_it_encodes_and_ends_as_one_video(
             assert fetch_media(playing[name].segments[0][1])[4:8] == b"styp"
         assert "#EXT-X-ENDLIST" in playing["audio"].text  # the audio is encoded in one go
         assert site.http.get(f"/api/jobs/{job_id}").json()["status"] == "processing"
+        # The previews tile the chunks' thumbnails: they wait for the last chunk.
+        assert "tasks/preview.json" not in stored_keys(site, job_id)
     finally:
         held.unlink()
 
@@ -677,6 +697,11 @@ def test_a_clip_in_chunks_plays_while_it_encodes_and_ends_as_one_video(
         # Read from storage by URL, seeking by ranges to the chunk's start, not downloaded whole.
         assert re.search(r" -ss [0-9.]+ .*-i http://", encode), encode
     assert len(ffmpeg_log.encodes(f"{job_id}-audio")) == 1
+    # The sprite came from the chunks' decodes (every one of its ten moments), not from one more.
+    assert ffmpeg_log.commands(f"{job_id}-preview") == []
+    sprite = next(r for r in job["renditions"] if r["name"] == "sprite")
+    assert len(set(sprite_tiles(site.http.get(sprite["url"]).content, (160, 120)))) == 10
+    assert not [key for key in stored_keys(site, job_id) if key.startswith("previews/")]
     # Two workers shared the video's chunks: each one's own log says which chunks it did.
     done_by = {name: chunks_done_in_log(site, name, job_id) for name in WORKERS}
     assert all(done_by.values()), done_by

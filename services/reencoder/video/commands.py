@@ -22,6 +22,7 @@ from shared.media import FFMPEG_PROTOCOLS, video_demuxer
 #: by copying and players can switch renditions at any segment boundary.
 KEYFRAME_INTERVAL_S = 2
 SPRITE_COLUMNS, SPRITE_ROWS = 5, 2
+SPRITE_COUNT = SPRITE_COLUMNS * SPRITE_ROWS
 #: Machine-readable progress on stdout (`out_time_us=...`, `progress=continue|end`), errors on stderr.
 _QUIET = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error")
 
@@ -164,25 +165,48 @@ def poster_command(
     return list(command.compile(cmd=ffmpeg_binary, overwrite_output=True))
 
 
-def sprite_command(
-    source: Path,
-    target: Path,
-    thumbnail: tuple[int, int],
-    duration_s: float,
-    ffmpeg_binary: str = "ffmpeg",
-) -> list[str]:
-    """A JPEG grid of thumbnails taken evenly over the whole video (for scrubbing previews)."""
-    count = SPRITE_COLUMNS * SPRITE_ROWS
-    command = (
-        pinned_input(source)
-        .filter("fps", fps=f"{count}/{max(duration_s, 0.1):.3f}")
-        .filter("scale", *thumbnail)
+@dataclass(frozen=True)
+class Thumbnails:
+    """The sprite's thumbnails a chunk task writes from its own decode: the sprite takes
+    `SPRITE_COUNT` of them at the global times k * duration / SPRITE_COUNT (what `fps=count/duration`
+    over the whole video picks), each chunk the ones in its stretch, named `folder/NNNNN.jpg` by k."""
+
+    folder: Path
+    size: tuple[int, int]
+    #: The whole video's duration (not the chunk's).
+    duration_s: float
+    #: Where the chunk starts on the video's timeline.
+    start_s: float
+
+
+def thumbnail_rate(duration_s: float) -> str:
+    """The sprite's frame rate: `SPRITE_COUNT` thumbnails over the whole video."""
+    return f"{SPRITE_COUNT}/{max(duration_s, 0.1):.3f}"
+
+
+def _thumbnail_output(branch: Any, thumbnails: Thumbnails) -> Any:
+    """Back to the video's timeline (a chunk's timestamps start at 0), the sprite's rate (each output
+    frame's timestamp is then its k, in ticks of duration / count), then k microseconds: `-frame_pts`
+    names each file by its k, while ffmpeg's progress (the latest timestamp of any output) still
+    follows the chunk's own time. Passthrough timing writes only the ticks this chunk holds."""
+    rate = thumbnail_rate(thumbnails.duration_s)
+    picked = (
+        branch.filter("setpts", f"PTS+{thumbnails.start_s:.6f}/TB")
+        .filter("fps", fps=rate)
+        .filter("settb", "1/1000000")
+        .filter("setpts", f"round(T*{rate})")
+        .filter("scale", *thumbnails.size)
         .filter("setsar", 1)
-        .filter("tile", f"{SPRITE_COLUMNS}x{SPRITE_ROWS}")
-        .output(str(target), vframes=1, **{"q:v": 4})
-        .global_args(*_QUIET)
     )
-    return list(command.compile(cmd=ffmpeg_binary, overwrite_output=True))
+    return ffmpeg.output(
+        picked,
+        str(thumbnails.folder / "%05d.jpg"),
+        f="image2",
+        frame_pts=1,
+        fps_mode="passthrough",
+        enc_time_base="1/1000000",
+        **{"q:v": 4},
+    )
 
 
 def _h264_options(output: VideoOutput, threads: int, segment_s: float) -> dict[str, Any]:
@@ -241,11 +265,13 @@ def chunk_command(
     segment_s: float,
     first_segment: int,
     threads: int,
+    thumbnails: Thumbnails | None = None,
     ffmpeg_binary: str = "ffmpeg",
 ) -> list[str]:
     """One chunk for every rung: one decode of `[start_s, start_s + length_s)` (to the end when
     `length_s` is None), `split` to one scaler and H.264 encoder per rung, each cut into CMAF
-    segments `folder/<rung>/seg_NNNNN.m4s` (numbered from `first_segment`) behind an `init.mp4`.
+    segments `folder/<rung>/seg_NNNNN.m4s` (numbered from `first_segment`) behind an `init.mp4`;
+    and, from the same decode, the sprite's `thumbnails` in the chunk's stretch (when given).
 
     The input seek (`-ss` before `-i`) is exact (ffmpeg decodes from the keyframe before and drops
     what precedes `start_s`); timestamps restart at 0 in every chunk, `fmp4.shift` puts them back.
@@ -254,7 +280,9 @@ def chunk_command(
     if length_s is not None:
         seek["t"] = f"{length_s:.3f}"
     source_input = pinned_input(source, **seek)
-    streams = _ladder_outputs(source_input, folder, outputs, frame_rate, segment_s, first_segment, threads)
+    streams = _ladder_outputs(
+        source_input, folder, outputs, frame_rate, segment_s, first_segment, threads, thumbnails
+    )
     command = ffmpeg.merge_outputs(*streams).global_args(*_log_level(source), "-progress", "pipe:1")
     return list(command.compile(cmd=ffmpeg_binary, overwrite_output=True))
 
@@ -297,10 +325,13 @@ def _ladder_outputs(
     segment_s: float,
     first_segment: int,
     threads: int,
+    thumbnails: Thumbnails | None = None,
 ) -> list[Any]:
-    """One decode of `source_input`'s video, split to one scaler and H.264 CMAF output per rung."""
+    """One decode of `source_input`'s video, split to one scaler and H.264 CMAF output per rung (and
+    to the sprite's thumbnails)."""
     video = source_input["v:0"].filter("fps", fps=output_frame_rate(frame_rate)).filter("format", "yuv420p")
-    branches = video.split() if len(outputs) > 1 else None
+    branching = len(outputs) + (thumbnails is not None) > 1
+    branches = video.split() if branching else None
     streams = []
     for index, output in enumerate(outputs):
         branch = branches[index] if branches is not None else video
@@ -317,6 +348,10 @@ def _ladder_outputs(
             "an": None,
         }
         streams.append(ffmpeg.output(scaled, str(rung / "index.m3u8"), **options))
+    if thumbnails is not None:
+        # The split's last output, after the rungs' (ffmpeg's progress counts the first output's frames).
+        branch = branches[len(outputs)] if branches is not None else video
+        streams.append(_thumbnail_output(branch, thumbnails))
     return streams
 
 

@@ -2,10 +2,10 @@
 
 As chunks finish (in any order), the rung playlists list the segments of the chunks done without a
 gap from the start (`EVENT`: only ever appended); the master playlist is written, and the job
-announced playable, as soon as the first chunk (and the audio) is stored. Once every chunk, the audio
-and the previews are done, the playlists end (`EXT-X-ENDLIST`) and the MP4 assemblies are started;
-once those are done too, the manifest is written and the job announced done. The first failed task
-fails the job.
+announced playable, as soon as the first chunk (and the audio) is stored. Once every chunk and the
+audio are done, the playlists end (`EXT-X-ENDLIST`) and the MP4 assemblies and the previews (tiled
+from the thumbnails the chunks took) are started; once those are done too, the thumbnails are
+removed, the manifest is written and the job announced done. The first failed task fails the job.
 
 One consumer sees all of a job's results in order (they share a partition), and every effect is
 idempotent: the markers in storage, not memory, say which tasks are done, so a redelivered result or
@@ -20,7 +20,7 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from services.reencoder.job_outcome import JobAnnouncer
+from services.reencoder.job_outcome import JobAnnouncer, remove_outputs
 from services.reencoder.renditions import manifest_key
 from services.reencoder.storage_outages import storage_outages_are_infrastructure
 from services.reencoder.video import keys
@@ -34,6 +34,7 @@ from shared.events import (
     Rendition,
     VideoTaskFinished,
     VideoTaskKind,
+    VideoTaskRequested,
     utc_now,
 )
 from shared.kafka import Delivery
@@ -69,6 +70,18 @@ class _Progress:
                 break
             ready.append(task_id)
         return ready
+
+    @property
+    def encoding(self) -> list[str]:
+        """The tasks that read the original: every chunk and the audio."""
+        return [t.task_id for t in self.plan.tasks if t.kind != VideoTaskKind.PREVIEW]
+
+    @property
+    def after_encoding(self) -> list[VideoTaskRequested]:
+        """The tasks started once the encoding is done: the previews (they tile the chunks'
+        thumbnails) and the MP4 assemblies."""
+        previews = [t for t in self.plan.tasks if t.kind == VideoTaskKind.PREVIEW]
+        return [*previews, *self.plan.assembly]
 
     @property
     def has_audio(self) -> bool:
@@ -115,14 +128,13 @@ class VideoJobCompletion:
             await self._package(progress, correlation_id)
         if finished.task_id in progress.plan.first and progress.all_done(list(progress.plan.first)):
             await self._start_the_rest(progress)
-        first_phase = [t.task_id for t in progress.plan.tasks]
-        assembly = [t.task_id for t in progress.plan.assembly]
-        if not progress.all_done(first_phase):
+        encoding, after = progress.encoding, progress.after_encoding
+        if not progress.all_done(encoding):
             return
-        if not progress.all_done(assembly):
-            if finished.task_id in first_phase:
-                # The last of the first phase (or its redelivery: assemblies are idempotent too).
-                for task in progress.plan.assembly:
+        if not progress.all_done([t.task_id for t in after]):
+            if finished.task_id in encoding:
+                # The last of the encoding (or its redelivery: the tasks after are idempotent too).
+                for task in after:
                     if task.task_id not in progress.done:
                         await self.announcer.producer.publish(VIDEO_TASKS, task)
             return
@@ -153,8 +165,10 @@ class VideoJobCompletion:
         marker = keys.rest_published_key(plan.job_id)
         if await asyncio.to_thread(store.stat, store.renditions_bucket, marker) is not None:
             return
+        skipped = {*plan.first, *progress.done}
         for task in plan.tasks:
-            if task.task_id not in plan.first and task.task_id not in progress.done:
+            # The previews wait for the chunks' thumbnails (they start with the assemblies).
+            if task.kind != VideoTaskKind.PREVIEW and task.task_id not in skipped:
                 await self.announcer.producer.publish(VIDEO_TASKS, task)
         await asyncio.to_thread(store.put_json, store.renditions_bucket, marker, {"job_id": plan.job_id})
 
@@ -274,9 +288,11 @@ class VideoJobCompletion:
         store.put_stream(store.renditions_bucket, key, io.BytesIO(data), len(data), M3U8)
 
     def _write_manifest(self, progress: _Progress) -> tuple[Rendition, ...]:
-        """The manifest, written last: its presence means the job is complete."""
+        """The manifest, written last: its presence means the job is complete. The sprite's thumbnails
+        go first: the preview task (done) needs them no more."""
         store, plan = self.announcer.store, progress.plan
         job_id = plan.job_id
+        remove_outputs(store, keys.thumbnails_prefix(job_id))
         results = [
             self._result(job_id, task.task_id)
             for task in (*plan.tasks, *plan.assembly)

@@ -63,3 +63,21 @@ def tasks_prefix(job_id: str) -> str:
 def rest_published_key(job_id: str) -> str:
     """Written once the tasks after the first ones (`JobPlan.first`) are published."""
     return f"{job_id}/rest-published.json"
+
+
+def thumbnails_prefix(job_id: str) -> str:
+    """The sprite's thumbnails the chunk tasks leave for the preview task (removed once the job is done)."""
+    return f"{job_id}/previews/"
+
+
+def thumbnail_key(job_id: str, index: int) -> str:
+    """The sprite's thumbnail number `index` (0 first, row by row), taken at index * duration / count."""
+    return f"{thumbnails_prefix(job_id)}thumb-{index:05d}.jpg"
+
+
+def thumbnail_index(key: str) -> int | None:
+    """The index a thumbnail's key names (`.../thumb-00007.jpg` -> 7), None for other keys."""
+    name = key.rsplit("/", 1)[-1]
+    if name.startswith("thumb-") and name.endswith(".jpg") and name[6:-4].isdigit():
+        return int(name[6:-4])
+    return None

@@ -61,8 +61,9 @@ def plan_tasks(
     av1: bool = False,
 ) -> tuple[list[VideoTaskRequested], list[VideoTaskRequested]]:
     """(tasks to start now, tasks for when they are done): one task per chunk (every rung in one
-    decode), the audio and the previews; then one MP4 assembly per rung. Keyed to land on
-    consecutive partitions, so different workers take them."""
+    decode, the sprite's thumbnails too), the audio and the previews; then one MP4 assembly per
+    rung. The previews tile the chunks' thumbnails: completion starts them with the assemblies, once
+    every chunk is done. Keyed to land on consecutive partitions, so different workers take them."""
     ladder = plan_ladder(probe.width, probe.height)
     outputs = tuple(with_av1_top(ladder) if av1 else ladder)
     preview = plan_preview(probe.width, probe.height)

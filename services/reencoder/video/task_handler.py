@@ -28,14 +28,15 @@ from services.reencoder.timing import PhaseTimer, TimingReporter
 from services.reencoder.video import fmp4, keys
 from services.reencoder.video.commands import (
     SPRITE_COLUMNS,
+    SPRITE_COUNT,
     SPRITE_ROWS,
     RemoteSource,
     Source,
+    Thumbnails,
     assemble_command,
     audio_command,
     chunk_command,
     poster_command,
-    sprite_command,
 )
 from services.reencoder.video.ffmpeg_runner import (
     EncodeFailed,
@@ -46,8 +47,8 @@ from services.reencoder.video.ffmpeg_runner import (
 )
 from services.reencoder.video.hls import media_playlist, segment_durations
 from services.reencoder.video.ladder import THUMBNAIL_EDGE, fit_long_edge, plan_preview
-from services.reencoder.video.probe import run_ffprobe
 from services.reencoder.video.results import Segment, TaskResult
+from services.reencoder.video.sprite import tile_sprite
 from services.reencoder.video.storyboard import storyboard_vtt
 from shared.events import (
     VIDEO_PROGRESS,
@@ -214,6 +215,10 @@ class VideoTaskHandler:
     async def _make_outputs(self, task: VideoTaskRequested, scratch: Path, timer: PhaseTimer) -> TaskResult:
         if task.kind == VideoTaskKind.ASSEMBLE:
             return await self._assemble(task, scratch, timer)
+        if task.kind == VideoTaskKind.PREVIEW:
+            # From the chunks' thumbnails: the original is not read again.
+            renditions = await self._previews(task, scratch, timer)
+            return TaskResult(task_id=task.task_id, worker_id=self.worker_id, renditions=renditions)
         if task.kind == VideoTaskKind.CHUNK:
             remote = await self._remote_original(task, timer)
             if remote is not None:
@@ -236,9 +241,6 @@ class VideoTaskHandler:
                 raise MediaRejected("the uploaded original is missing from storage")
             await asyncio.to_thread(self.store.download, self.store.uploads_bucket, task.source_key, source)
         timer.bytes_in += source.stat().st_size
-        if task.kind == VideoTaskKind.PREVIEW:
-            renditions = await self._previews(task, source, scratch, timer)
-            return TaskResult(task_id=task.task_id, worker_id=self.worker_id, renditions=renditions)
         if task.kind == VideoTaskKind.AUDIO:
             return await self._audio(task, source, scratch, timer)
         return await self._chunk(task, source, scratch, timer)
@@ -267,10 +269,18 @@ class VideoTaskHandler:
         self, task: VideoTaskRequested, source: Source, scratch: Path, timer: PhaseTimer
     ) -> TaskResult:
         """Encode the chunk for every rung (one decode), then store its segments, moved to the chunk's
-        place on the timeline; the first chunk also stores each rung's init segment."""
+        place on the timeline, and the sprite's thumbnails in its stretch (from the same decode); the
+        first chunk also stores each rung's init segment."""
         out = scratch / "out"
         for output in task.outputs:
             (out / output.name).mkdir(parents=True)
+        thumbnails = Thumbnails(
+            folder=out / "thumbnails",
+            size=_thumbnail_size(task.output.width, task.output.height),
+            duration_s=task.duration_s,
+            start_s=task.start_s,
+        )
+        thumbnails.folder.mkdir()
         reaches_end = task.start_s + task.length_s >= task.duration_s - 1e-3
         command = chunk_command(
             source,
@@ -283,6 +293,7 @@ class VideoTaskHandler:
             segment_s=task.segment_s,
             first_segment=task.first_segment,
             threads=self.limits.ffmpeg_threads,
+            thumbnails=thumbnails,
             ffmpeg_binary=self.ffmpeg,
         )
         with timer.phase("encode"):
@@ -295,6 +306,7 @@ class VideoTaskHandler:
             )
             self._publish_progress(task, 1.0)
         await self._before_upload(task)
+        await self._store_thumbnails(task, timer, thumbnails.folder)
         segments: dict[str, tuple[Segment, ...]] = {}
         codecs: dict[str, str] = {}
         for output in task.outputs:
@@ -320,6 +332,12 @@ class VideoTaskHandler:
             segments=segments,
             codecs=codecs,
         )
+
+    async def _store_thumbnails(self, task: VideoTaskRequested, timer: PhaseTimer, folder: Path) -> None:
+        """Upload the sprite's thumbnails ffmpeg named by their index (`NNNNN.jpg`); an index past the
+        last (the end of the video rounded up) is none of the sprite's."""
+        for index, path in await asyncio.to_thread(_thumbnail_files, folder):
+            await self._upload(timer, keys.thumbnail_key(task.job_id, index), path, JPEG)
 
     async def _poster(
         self, task: VideoTaskRequested, source: Source, scratch: Path, timer: PhaseTimer
@@ -459,19 +477,23 @@ class VideoTaskHandler:
         part.unlink(missing_ok=True)
 
     async def _previews(
-        self, task: VideoTaskRequested, source: Path, scratch: Path, timer: PhaseTimer
+        self, task: VideoTaskRequested, scratch: Path, timer: PhaseTimer
     ) -> tuple[Rendition, ...]:
-        """The sprite over the whole video and its storyboard (the poster comes with the first chunk)."""
-        output, timeout_s = task.output, self.limits.task_timeout_s
+        """The sprite over the whole video, tiled from the thumbnails the chunks stored, and its
+        storyboard (the poster comes with the first chunk). The thumbnails stay until the job is done
+        (completion removes them), so a redone preview task tiles the same sprite."""
+        output = task.output
+        thumbnail = fit_long_edge(output.width, output.height, THUMBNAIL_EDGE)
+        with timer.phase("download"):
+            thumbnails = await asyncio.to_thread(
+                self._download_thumbnails, task.job_id, scratch / "thumbnails"
+            )
+        timer.bytes_in += sum(path.stat().st_size for path in thumbnails.values())
         sprite = scratch / "sprite.jpg"
         with timer.phase("encode"):
-            thumbnail = fit_long_edge(output.width, output.height, THUMBNAIL_EDGE)
-            await run_ffmpeg(
-                sprite_command(source, sprite, thumbnail, task.duration_s, self.ffmpeg), timeout_s=timeout_s
+            sprite_size = await asyncio.to_thread(
+                tile_sprite, thumbnails, thumbnail, SPRITE_COLUMNS, SPRITE_ROWS, sprite
             )
-            if not sprite.exists() or sprite.stat().st_size == 0:
-                raise EncodeFailed("ffmpeg could not decode a single frame of the video")
-            sprite_size = await self._picture_size(sprite)
         storyboard = scratch / "storyboard.vtt"
         storyboard.write_text(
             storyboard_vtt(task.duration_s, thumbnail, SPRITE_COLUMNS, SPRITE_ROWS, sprite_uri="sprite.jpg")
@@ -498,6 +520,19 @@ class VideoTaskHandler:
         self._publish_progress(task, 1.0)
         return tuple(renditions)
 
+    def _download_thumbnails(self, job_id: str, folder: Path) -> dict[int, Path]:
+        """The sprite's thumbnails the chunks stored, by index (any may be missing)."""
+        folder.mkdir(exist_ok=True)
+        found: dict[int, Path] = {}
+        bucket = self.store.renditions_bucket
+        for key in self.store.list_keys(bucket, keys.thumbnails_prefix(job_id)):
+            index = keys.thumbnail_index(key)
+            if index is not None and index < SPRITE_COUNT:
+                path = folder / f"{index:05d}.jpg"
+                self.store.download(bucket, key, path)
+                found[index] = path
+        return found
+
     async def _upload(self, timer: PhaseTimer, key: str, path: Path, content_type: str) -> None:
         """Store one output in the renditions bucket, timed and counted as upload."""
         with timer.phase("upload"):
@@ -520,15 +555,10 @@ class VideoTaskHandler:
             media_s=task.duration_s,
         )
 
-    async def _picture_size(self, path: Path) -> tuple[int, int]:
-        for stream in (await run_ffprobe(path, self.ffprobe)).get("streams", []):
-            return int(stream.get("width", 0)), int(stream.get("height", 0))
-        return 0, 0
-
     @contextlib.asynccontextmanager
     async def _reporting(self, task: VideoTaskRequested) -> AsyncIterator[None]:
         """Until the encode ends, the last fraction is sent again whenever nothing was reported for
-        `progress_interval_s` (the download, the previews' ffmpeg, which reports nothing): monitoring
+        `progress_interval_s` (the download, the previews' tiling, which reports nothing): monitoring
         reads a worker that reports as busy, not stuck (services/monitoring/lag.py)."""
         key = (task.job_id, task.task_id)
         reports = self._reports[key] = _Reports(
@@ -633,6 +663,9 @@ class VideoTaskHandler:
                 for output in task.outputs:
                     init = keys.hls_file_key(job_id, output.name, "init.mp4")
                     self.store.remove_prefix(self.store.renditions_bucket, init)
+            # The sprite's thumbnails in its stretch (the job failed: a neighbour's are unwanted too).
+            for index in _own_thumbnails(task):
+                self.store.remove_prefix(self.store.renditions_bucket, keys.thumbnail_key(job_id, index))
             # Only this chunk's segments: the other chunks' belong to other tasks.
             for output in task.outputs:
                 for key in self.store.list_keys(
@@ -649,6 +682,26 @@ def _is_own_segment(task: VideoTaskRequested, number: int) -> bool:
     if task.start_s + task.length_s >= task.duration_s - 1e-3:
         return True
     return number < task.first_segment + round(task.length_s / task.segment_s)
+
+
+def _thumbnail_files(folder: Path) -> list[tuple[int, Path]]:
+    """The thumbnails ffmpeg wrote in `folder` by index, those of the sprite only."""
+    named = ((path.stem, path) for path in sorted(folder.glob("*.jpg")))
+    return [(int(stem), path) for stem, path in named if stem.isdigit() and int(stem) < SPRITE_COUNT]
+
+
+def _own_thumbnails(task: VideoTaskRequested) -> range:
+    """The indices of the sprite's thumbnails chunk `task` may have stored (its stretch, rounded out)."""
+    per_s = SPRITE_COUNT / max(task.duration_s, 0.1)
+    first = max(0, math.floor(task.start_s * per_s))
+    return range(first, min(SPRITE_COUNT, math.ceil((task.start_s + task.length_s) * per_s) + 1))
+
+
+def _thumbnail_size(width: int, height: int) -> tuple[int, int]:
+    """The sprite's tile size for a video whose top rung is `width` x `height` (as the preview task
+    derives it from the poster's size)."""
+    preview = plan_preview(width, height)
+    return fit_long_edge(preview.width, preview.height, THUMBNAIL_EDGE)
 
 
 def _segment_number(key: str) -> int:

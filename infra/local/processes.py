@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -155,13 +156,42 @@ def wait_for_port(host: str, port: int, timeout: float, process: ManagedProcess 
         time.sleep(0.2)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing uses at the moment of the call.
+#: Ports handed out by this process: never twice, though each is free only until its server binds.
+_HANDED_OUT: set[int] = set()
+#: The lowest port `free_port` draws from; the ephemeral range's floor is the highest, plus one.
+_LOWEST_PORT = 20000
 
-    The kernel picks it; another process may take it before ours binds, which is unlikely enough
-    for tests (ports are drawn from the large ephemeral range, not reused at once).
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing uses at the moment of the call, for a server to bind.
+
+    Drawn below the kernel's ephemeral range (`ip_local_port_range`), never from it: the kernel
+    gives those to outgoing connections, and a long-lived one (a Kafka client's) that happened to
+    take the port between this call and the server's bind kept it from binding (seen: monitoring
+    refused 'address already in use' until the test gave up). Another process may still bind the
+    port first; drawn at random from some ten thousand, that is unlikely enough for tests.
     """
+    highest = _ephemeral_floor() - 1
+    for _ in range(500):
+        port = random.randint(_LOWEST_PORT, highest)
+        if port not in _HANDED_OUT and _bindable(port):
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError(f"no free port between {_LOWEST_PORT} and {highest}")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux's default where unknown)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768

@@ -19,6 +19,7 @@ import io
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from services.reencoder.job_outcome import JobAnnouncer, remove_outputs
 from services.reencoder.renditions import manifest_key
@@ -88,6 +89,31 @@ class _Progress:
         return any(t.kind == VideoTaskKind.AUDIO for t in self.plan.tasks)
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Recent(OrderedDict[K, V]):
+    """A dict of at most `limit` entries: storing one more drops the least recently used."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def recall(self, key: K) -> V | None:
+        value = self.get(key)
+        if value is not None:
+            self.move_to_end(key)
+        return value
+
+    def keep(self, key: K, value: V) -> V:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > self.limit:
+            self.popitem(last=False)
+        return value
+
+
 #: Done-markers kept in memory (a few KiB each): more than the chunks of the longest video (3 h in
 #: 8 s chunks is 1350), so one job's packaging never reads a marker twice.
 KEPT_RESULTS = 8192
@@ -105,12 +131,14 @@ class VideoJobCompletion:
     storage again and reaches the same playlists."""
 
     announcer: JobAnnouncer
-    _results: OrderedDict[tuple[str, str], TaskResult] = field(
-        default_factory=OrderedDict, init=False, repr=False
+    _results: _Recent[tuple[str, str], TaskResult] = field(
+        default_factory=lambda: _Recent(KEPT_RESULTS), init=False, repr=False
     )
-    _plans: OrderedDict[str, JobPlan] = field(default_factory=OrderedDict, init=False, repr=False)
+    _plans: _Recent[str, JobPlan] = field(default_factory=lambda: _Recent(KEPT_PLANS), init=False, repr=False)
     #: job -> (chunks ready, audio ready) when its playlists were last written by this process.
-    _written: OrderedDict[str, tuple[int, bool]] = field(default_factory=OrderedDict, init=False, repr=False)
+    _written: _Recent[str, tuple[int, bool]] = field(
+        default_factory=lambda: _Recent(KEPT_RESULTS), init=False, repr=False
+    )
 
     @storage_outages_are_infrastructure
     async def __call__(self, finished: VideoTaskFinished, delivery: Delivery) -> None:
@@ -187,31 +215,23 @@ class VideoJobCompletion:
     def _plan(self, job_id: str) -> JobPlan | None:
         """The job's plan, read once: it names every task (its size grows with the video) and the
         planner writes it once, before any task exists."""
-        plan = self._plans.get(job_id)
+        plan = self._plans.recall(job_id)
         if plan is None:
             store = self.announcer.store
             plan_doc = store.get_json(store.renditions_bucket, keys.plan_key(job_id))
             if plan_doc is None:
                 return None
-            plan = self._plans[job_id] = JobPlan.model_validate(plan_doc)
-            if len(self._plans) > KEPT_PLANS:
-                self._plans.popitem(last=False)
-        else:
-            self._plans.move_to_end(job_id)
+            plan = self._plans.keep(job_id, JobPlan.model_validate(plan_doc))
         return plan
 
     def _result(self, job_id: str, task_id: str) -> TaskResult:
         """A done-marker, read once (markers are written once, last, by the attempt that finished)."""
         key = (job_id, task_id)
-        result = self._results.get(key)
+        result = self._results.recall(key)
         if result is None:
             store = self.announcer.store
             marker = store.get_json(store.renditions_bucket, keys.task_marker_key(job_id, task_id))
-            result = self._results[key] = TaskResult.model_validate(marker)
-            if len(self._results) > KEPT_RESULTS:
-                self._results.popitem(last=False)
-        else:
-            self._results.move_to_end(key)
+            result = self._results.keep(key, TaskResult.model_validate(marker))
         return result
 
     def _forget(self, job_id: str) -> None:
@@ -239,9 +259,7 @@ class VideoJobCompletion:
                 JOBS_STATUS, event.model_copy(update={"playable_at": utc_now()})
             )
         # Noted once all of it is done: a redelivery after a failure above does it again.
-        self._written[job_id] = (len(ready), audio_ready)
-        if len(self._written) > KEPT_RESULTS:
-            self._written.popitem(last=False)
+        self._written.keep(job_id, (len(ready), audio_ready))
 
     def _write_playlists(self, progress: _Progress, ready: list[str], ended: bool, audio_ready: bool) -> bool:
         """Write the variant playlists and (when the audio is there) the master; True when the master

@@ -219,7 +219,12 @@ class VideoTaskHandler:
             # From the chunks' thumbnails: the original is not read again.
             renditions = await self._previews(task, scratch, timer)
             return TaskResult(task_id=task.task_id, worker_id=self.worker_id, renditions=renditions)
-        if task.kind == VideoTaskKind.CHUNK:
+        bucket = self.store.uploads_bucket
+        with timer.phase("download"):
+            stored = await asyncio.to_thread(self.store.stat, bucket, task.source_key)
+        if stored is None:
+            raise MediaRejected("the uploaded original is missing from storage")
+        if task.kind == VideoTaskKind.CHUNK and stored.size >= self.read_by_url_from_bytes:
             remote = await self._remote_original(task, timer)
             if remote is not None:
                 try:
@@ -237,9 +242,7 @@ class VideoTaskHandler:
                     shutil.rmtree(scratch / "out", ignore_errors=True)
         source = scratch / "original"
         with timer.phase("download"):
-            if await asyncio.to_thread(self.store.stat, self.store.uploads_bucket, task.source_key) is None:
-                raise MediaRejected("the uploaded original is missing from storage")
-            await asyncio.to_thread(self.store.download, self.store.uploads_bucket, task.source_key, source)
+            await asyncio.to_thread(self.store.download, bucket, task.source_key, source)
         timer.bytes_in += source.stat().st_size
         if task.kind == VideoTaskKind.AUDIO:
             return await self._audio(task, source, scratch, timer)
@@ -248,15 +251,9 @@ class VideoTaskHandler:
     async def _remote_original(self, task: VideoTaskRequested, timer: PhaseTimer) -> RemoteSource | None:
         """The original as ffmpeg reads it from storage, by a URL signed for the storage endpoint this
         worker reaches, valid for the task's whole budget (ffmpeg asks again at each seek); None when
-        its first bytes name no container we read (the downloaded file then fails as before), or
-        when it is small enough to download whole for less."""
+        its first bytes name no container we read (the downloaded file then fails as before)."""
         bucket, key = self.store.uploads_bucket, task.source_key
         with timer.phase("download"):
-            stored = await asyncio.to_thread(self.store.stat, bucket, key)
-            if stored is None:
-                raise MediaRejected("the uploaded original is missing from storage")
-            if stored.size < self.read_by_url_from_bytes:
-                return None
             head = await asyncio.to_thread(self.store.read_range, bucket, key, 0, 64)
         demuxer = VIDEO_DEMUXERS.get(sniff_video(head) or "")
         if demuxer is None:

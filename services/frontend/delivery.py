@@ -1,6 +1,7 @@
 """How the frontend delivers stored media once it has decided who may see it: a redirect to a
 short-lived presigned storage URL (bytes never pass through Python; storage answers `Range`), and
-HLS playlists served small, their segment URLs presigned, so a player needs nothing else.
+HLS playlists served small, their segment URLs presigned (through a share link: the link's own
+segment routes, each a redirect), so a player needs nothing else.
 
 The owner's routes (api/media.py) and a share link's routes (api/shares.py) both deliver through
 `Delivery`; a share link also caps every URL's validity at its own expiry, and the URL of a download
@@ -152,17 +153,16 @@ class Delivery:
             # A share link's player asks the link for every segment (a redirect, the link checked
             # each time), so a revoke stops playback at the next segment, not hours later.
             return self._playlist_response(text, until)
-        timing = self._expiry(self.settings.playlist_url_expiry_s, utc_now(), until)
-        if timing is None:
-            raise HTTPException(404, "this link has expired")
-        signed_at, expires_s = timing
+        # The owner's player: every segment presigned, straight from storage.
+        expires_s = self.settings.playlist_url_expiry_s
+        signed_at = signing_time(utc_now(), expires_s)
         urls = {
             segment: self.signer.get_url(
                 self.store.renditions_bucket, prefix + segment, expires_s, signed_at=signed_at
             )
             for segment in media_files_of(text)
         }
-        return self._playlist_response(rewrite_playlist(text, urls), until)
+        return self._playlist_response(rewrite_playlist(text, urls), None)
 
     def _segment_redirect(self, key: str, until: datetime | None) -> Response:
         # Players follow the playlist's presigned URLs; this route serves anyone who asks by name.

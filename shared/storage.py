@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -105,7 +107,41 @@ class MediaStore:
             response.release_conn()
 
     def download(self, bucket: str, key: str, path: Path) -> None:
-        self._client.fget_object(bucket, key, str(path))
+        """Write the object to `path`: one GET, no stat first (the SDK's `fget_object` sends both).
+        A missing object raises `S3Error` (NoSuchKey); a partial download never appears at `path`."""
+        self._get_to_file(bucket, key, path)
+
+    def download_if_exists(self, bucket: str, key: str, path: Path) -> bool:
+        """`download`, with a missing object as an answer rather than an error: False, and no file
+        written. One GET either way, where asking `stat` first would cost a second call."""
+        try:
+            self._get_to_file(bucket, key, path)
+        except S3Error as error:
+            if error.code in _MISSING_CODES:
+                return False
+            raise
+        return True
+
+    def _get_to_file(self, bucket: str, key: str, path: Path) -> None:
+        """Stream one GET into a temporary file beside `path`, renamed to `path` once complete, so
+        that a download cut short (urllib3 checks the length) never looks like the whole file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        response = self._client.get_object(bucket, key)
+        partial: Path | None = None
+        try:
+            with tempfile.NamedTemporaryFile(
+                dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False
+            ) as file:
+                partial = Path(file.name)
+                for chunk in response.stream(1024 * 1024):
+                    file.write(chunk)
+            os.replace(partial, path)
+            partial = None
+        finally:
+            if partial is not None:
+                partial.unlink(missing_ok=True)
+            response.close()
+            response.release_conn()
 
     def stat(self, bucket: str, key: str) -> StoredObject | None:
         """Size and type of an object, or None if it does not exist."""
@@ -152,6 +188,12 @@ class MediaStore:
 
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
         return [obj.object_name for obj in self._client.list_objects(bucket, prefix=prefix, recursive=True)]
+
+    def top_level_keys(self, bucket: str, prefix: str) -> set[str]:
+        """The keys directly under `prefix`, each sub-folder as one entry ending in "/": one LIST
+        (per 1000 entries), however many objects the sub-folders hold."""
+        listed = self._client.list_objects(bucket, prefix=prefix, recursive=False)
+        return {obj.object_name for obj in listed if obj.object_name is not None}
 
     def list_job_ids(self, bucket: str) -> set[str]:
         """The jobs that have objects in `bucket` (the top-level prefixes: one listing page per 1000

@@ -4,6 +4,10 @@ Idempotent by construction: object keys are derived from the job id, and the man
 last. A redelivered job whose manifest exists is only announced again, never encoded twice. Two
 attempts at once (a second worker after a rebalance) never undo each other: the later one checks the
 manifest before uploading, and one that fails while the other finished announces the job done.
+
+Storage calls per job (each is a `storage.audit` record, issue #18): one LIST (finished before?),
+one GET of the original, one stat of the manifest (a late duplicate?), then one PUT per rendition
+and the manifest's PUT.
 """
 
 from __future__ import annotations
@@ -119,9 +123,12 @@ class ImageJobHandler:
     ) -> tuple[Rendition, ...]:
         source = scratch / "original"
         with timer.phase("download"):
-            if await asyncio.to_thread(self.store.stat, self.store.uploads_bucket, job.source_key) is None:
+            # One GET: a missing original is its answer, no stat asked first.
+            found = await asyncio.to_thread(
+                self.store.download_if_exists, self.store.uploads_bucket, job.source_key, source
+            )
+            if not found:
                 raise MediaRejected("the uploaded original is missing from storage")
-            await asyncio.to_thread(self.store.download, self.store.uploads_bucket, job.source_key, source)
         timer.bytes_in = source.stat().st_size
         self._progress_if_slow(job, 0.1, timer)
 

@@ -61,16 +61,25 @@ class JobAnnouncer:
         )
 
     async def announce_if_finished(self, job_id: str, correlation_id: str) -> bool:
-        """Re-announce a job that finished before (a redelivery); True if it had."""
+        """Re-announce a job that finished before (a redelivery); True if it had.
+
+        Both markers lie at the top of the job's prefix: one LIST of that level (not recursive, so
+        a video job's many segments are not listed) answers the common case, a first delivery with
+        neither, in one storage call instead of two GETs; only a marker that exists is then read.
+        The manifest wins over the failed marker, as it does in `fail`.
+        """
         bucket = self.store.renditions_bucket
-        manifest = await asyncio.to_thread(self.store.get_json, bucket, manifest_key(job_id))
-        if manifest is not None:
-            await self._announce_done(job_id, correlation_id, manifest)
-            return True
-        failed = await asyncio.to_thread(self.store.get_json, bucket, failed_marker_key(job_id))
-        if failed is not None:
-            await self.report(job_id, correlation_id, JobStatus.FAILED, error=str(failed["reason"]))
-            return True
+        present = await asyncio.to_thread(self.store.top_level_keys, bucket, f"{job_id}/")
+        if manifest_key(job_id) in present:
+            manifest = await asyncio.to_thread(self.store.get_json, bucket, manifest_key(job_id))
+            if manifest is not None:
+                await self._announce_done(job_id, correlation_id, manifest)
+                return True
+        if failed_marker_key(job_id) in present:
+            failed = await asyncio.to_thread(self.store.get_json, bucket, failed_marker_key(job_id))
+            if failed is not None:
+                await self.report(job_id, correlation_id, JobStatus.FAILED, error=str(failed["reason"]))
+                return True
         return False
 
     async def _announce_done(self, job_id: str, correlation_id: str, manifest: Any) -> None:

@@ -7,7 +7,6 @@ it ends, partition paused; these figures make that wait visible from outside the
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -17,9 +16,9 @@ from shared.kafka.consumer import EventConsumer
 
 class ConsumerCollector(Collector):
     """`reencode_consumer_waiting_on_infrastructure` and `..._infrastructure_retries_total`,
-    one series per consumer (group and topic)."""
+    one series per group and topic (topics one consumer reads together show its figures)."""
 
-    def __init__(self, consumers: Iterable[tuple[str, str, EventConsumer[Any]]]) -> None:
+    def __init__(self, consumers: Iterable[tuple[str, str, EventConsumer]]) -> None:
         #: (group, topic, consumer)
         self._consumers = list(consumers)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Generic
 
 from shared.events import DEAD_LETTERS, LOGS, SERVICE_HEARTBEATS, E, Topic
-from shared.kafka.consumer import GiveUpHook, Handler
+from shared.kafka.consumer import GiveUpHook, Handler, Route
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,11 @@ class Consumes(Generic[E]):
     `group=None` means every instance reads every record (no group: the metrics service's peers'
     snapshots). `batch=True` marks a topic the service reads with its own stream reader rather than
     the frame's one-record-at-a-time consumer loop.
+
+    Entries of one service that name the same group (and commit alike) share one consumer: one
+    member of the group, one loop, their records handled one at a time (monitoring's views). An
+    entry whose handling must not wait behind another's gets a group of its own (the reencoder's
+    jobs, video tasks and completions).
     """
 
     topic: Topic[E]
@@ -45,6 +50,24 @@ class Binding(Generic[E]):
     entry: Consumes[E]
     handler: Handler[E]
     on_give_up: GiveUpHook[E] | None = None
+
+    @property
+    def route(self) -> Route[E]:
+        return Route(self.entry.topic, self.handler, self.on_give_up)
+
+    @property
+    def consumer_key(self) -> tuple[str | None, float]:
+        """Bindings with the same key are read by one consumer."""
+        return self.entry.group, self.entry.commit_every_s
+
+
+def shared_consumers(bindings: list[Binding[Any]]) -> list[list[Binding[Any]]]:
+    """The bindings each consumer reads, in declaration order: one consumer per group and commit
+    policy (see `Consumes`)."""
+    shared: dict[tuple[str | None, float], list[Binding[Any]]] = {}
+    for binding in bindings:
+        shared.setdefault(binding.consumer_key, []).append(binding)
+    return list(shared.values())
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from shared.frame.config import MetricsEndpointSettings, ServiceConfig
 from shared.frame.consumer_metrics import ConsumerCollector
-from shared.frame.declaration import Binding, ServiceDeclaration
+from shared.frame.declaration import Binding, ServiceDeclaration, shared_consumers
 from shared.frame.problems import install_problem_responses
 from shared.frame.telemetry import ServiceIdentity, heartbeating, package_version
 from shared.kafka.consumer import EventConsumer, RetryPolicy
@@ -119,10 +119,7 @@ async def serve(declaration: ServiceDeclaration, config: ServiceConfig, setup: S
             async with setup(runtime) as wiring:
                 declaration.check_bindings(wiring.bindings)
                 holder.append(wiring.registry)
-                consumers = {
-                    _name(binding): _consumer(binding, wiring, config, producer, identity)
-                    for binding in wiring.bindings
-                }
+                consumers = _consumers(wiring, config, producer, identity)
                 server = None
                 if app is not None:
                     server = (
@@ -136,7 +133,7 @@ async def serve(declaration: ServiceDeclaration, config: ServiceConfig, setup: S
 
 
 async def _supervise(
-    consumers: dict[str, EventConsumer[Any]],
+    consumers: dict[str, EventConsumer],
     wiring: Wiring,
     server: uvicorn.Server | None,
     stopping: asyncio.Event,
@@ -182,39 +179,49 @@ async def _supervise(
         raise ServiceFailed("; ".join(failures))
 
 
-def _name(binding: Binding[Any]) -> str:
-    return f"the consumer of {binding.entry.topic.name} in group {binding.entry.group}"
+def _consumers(
+    wiring: Wiring, config: ServiceConfig, producer: EventProducer, identity: ServiceIdentity
+) -> dict[str, EventConsumer]:
+    """One consumer per group (and commit policy), named for the supervisor's messages."""
+    return {
+        _name(bindings): _consumer(bindings, wiring, config, producer, identity)
+        for bindings in shared_consumers(wiring.bindings)
+    }
+
+
+def _name(bindings: list[Binding[Any]]) -> str:
+    topics = ", ".join(binding.entry.topic.name for binding in bindings)
+    return f"the consumer of {topics} in group {bindings[0].entry.group}"
 
 
 def _consumer(
-    binding: Binding[Any],
+    bindings: list[Binding[Any]],
     wiring: Wiring,
     config: ServiceConfig,
     producer: EventProducer,
     identity: ServiceIdentity,
-) -> EventConsumer[Any]:
-    assert binding.entry.group is not None  # handled entries always have a group
+) -> EventConsumer:
+    group, commit_every_s = bindings[0].consumer_key
+    assert group is not None  # handled entries always have a group
     return EventConsumer(
-        binding.entry.topic,
-        group_id=binding.entry.group,
-        handler=binding.handler,
-        on_give_up=binding.on_give_up,
+        *(binding.route for binding in bindings),
+        group_id=group,
         settings=config.kafka,
         producer=producer,
         client_id=identity.instance_id,
         retry=wiring.retry,
         shutdown_grace_s=wiring.shutdown_grace_s,
-        commit_every_s=binding.entry.commit_every_s,
+        commit_every_s=commit_every_s,
     )
 
 
 @contextlib.contextmanager
-def _consumer_metrics(wiring: Wiring, consumers: dict[str, EventConsumer[Any]]) -> Iterator[None]:
+def _consumer_metrics(wiring: Wiring, consumers: dict[str, EventConsumer]) -> Iterator[None]:
     """The consumers' state (per group and topic) on the service's /metrics while they run."""
-    collector = ConsumerCollector(
-        (binding.entry.group or "", binding.entry.topic.name, consumers[_name(binding)])
-        for binding in wiring.bindings
-    )
+    by_topic = {
+        (group, topic): consumer for consumer in consumers.values() for group, topic in consumer.reads
+    }
+    collector = ConsumerCollector((group, topic, consumer) for (group, topic), consumer in by_topic.items())
     wiring.registry.register(collector)
     try:
         yield

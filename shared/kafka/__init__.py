@@ -5,6 +5,7 @@ from shared.kafka.consumer import (
     Delivery,
     EventConsumer,
     RetryPolicy,
+    Route,
     getmany_unless_stopped,
     unless_stopped,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "InfrastructureError",
     "PermanentError",
     "RetryPolicy",
+    "Route",
     "close_within",
     "ensure_topics",
     "getmany_unless_stopped",

@@ -87,6 +87,16 @@ T = TypeVar("T")
 GiveUpHook = Callable[[E, str], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class Route(Generic[E]):
+    """A catalogue topic a consumer reads, and the handler its events go to (typed: they agree)."""
+
+    topic: Topic[E]
+    handler: Handler[E]
+    #: Called once a record is dead-lettered after its handler kept failing.
+    on_give_up: GiveUpHook[E] | None = None
+
+
 class _Next(Enum):
     """What the loop does after a record."""
 
@@ -115,7 +125,7 @@ class _InFlight:
 class _RevokeInFlight(ConsumerRebalanceListener):  # type: ignore[misc]
     """aiokafka awaits `on_partitions_revoked` before the member rejoins its group."""
 
-    def __init__(self, consumer: EventConsumer[Any]) -> None:
+    def __init__(self, consumer: EventConsumer) -> None:
         self._consumer = consumer
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
@@ -126,20 +136,23 @@ class _RevokeInFlight(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._consumer._on_assigned(set(assigned))
 
 
-class EventConsumer(Generic[E]):
-    """Consumes one catalogue topic in a consumer group and feeds each event to `handler`."""
+class EventConsumer:
+    """Consumes catalogue topics in one consumer group, feeding each event to its topic's handler.
+
+    One consumer for several topics is one member of the group with one fetch loop and one
+    heartbeat (issue #18: each consumer an idle service runs costs the broker two fetches a second):
+    its topics' records are handled one at a time, in one loop, so a slow handler holds up the
+    others' records. Topics whose handling must not wait on each other get consumers of their own.
+    """
 
     def __init__(
         self,
-        topic: Topic[E],
-        *,
+        *routes: Route[Any],
         group_id: str,
-        handler: Handler[E],
         settings: KafkaSettings,
         producer: EventProducer,
         client_id: str,
         retry: RetryPolicy | None = None,
-        on_give_up: GiveUpHook[E] | None = None,
         shutdown_grace_s: float = 30.0,
         poll_while_busy_s: float = 1.0,
         revoke_grace_s: float = 3.0,
@@ -153,12 +166,12 @@ class EventConsumer(Generic[E]):
         of after every record: one request to the broker per interval rather than per record. Only
         for handlers whose redelivery after a crash costs nothing (views fed from the topic); a
         crash redelivers up to that long's records."""
-        self._topic = topic
+        if not routes or len({route.topic.name for route in routes}) < len(routes):
+            raise ValueError("an EventConsumer needs one route per topic, and at least one")
+        self._routes = {route.topic.name: route for route in routes}
         self._group_id = group_id
-        self._handler = handler
         self._producer = producer
         self._retry = retry or RetryPolicy()
-        self._on_give_up = on_give_up
         self._shutdown_grace_s = shutdown_grace_s
         self._poll_while_busy_s = poll_while_busy_s
         self._commit_every_s = commit_every_s
@@ -188,18 +201,23 @@ class EventConsumer(Generic[E]):
         )
         self._idle_poll_ms = settings.idle_fetch_wait_ms
 
+    @property
+    def reads(self) -> list[tuple[str, str]]:
+        """(group, topic) for each topic it reads."""
+        return [(self._group_id, topic) for topic in self._routes]
+
     def stop(self) -> None:
         """Ask the loop to finish the record in hand and return. Safe to call from a signal handler."""
         self._stopping.set()
 
     async def run(self) -> None:
         """Consume until `stop()` is called; the consumer leaves its group on the way out."""
-        self._consumer.subscribe([self._topic.name], listener=_RevokeInFlight(self))
+        self._consumer.subscribe(list(self._routes), listener=_RevokeInFlight(self))
         try:
             await unless_stopped(self._consumer.start(), self._stopping)
             if self._stopping.is_set():
                 return  # stopped before the brokers answered
-            log.info("consuming %s in group %s", self._topic.name, self._group_id)
+            log.info("consuming %s in group %s", ", ".join(self._routes), self._group_id)
             while not self._stopping.is_set():
                 record = await self._next_record()
                 if record is None:
@@ -377,10 +395,11 @@ class EventConsumer(Generic[E]):
     async def _handle_with_retries(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         """Handled or dead-lettered: True. False when `stop()` came while the infrastructure was away
         (the record is handed back uncommitted)."""
+        route = self._routes[record.topic]
         try:
-            event = self._topic.event_type.model_validate_json(record.value or b"")
+            event = route.topic.event_type.model_validate_json(record.value or b"")
         except ValidationError as error:
-            reason = f"invalid {self._topic.event_type.__name__}: {describe_validation_error(error)}"
+            reason = f"invalid {route.topic.event_type.__name__}: {describe_validation_error(error)}"
             await self._dead_letter(record, reason, attempts=1)
             return True
         key = _decode_key(record.key)
@@ -391,7 +410,7 @@ class EventConsumer(Generic[E]):
                     attempt += 1
                     delivery = Delivery(record.topic, record.partition, record.offset, key, attempt)
                     try:
-                        await self._handler(event, delivery)
+                        await route.handler(event, delivery)
                         if outages:
                             log.warning(
                                 "infrastructure back after %d tries: %s handled", outages, _at(record)
@@ -424,8 +443,8 @@ class EventConsumer(Generic[E]):
             finally:
                 self.waiting_on_infrastructure = False
             await self._dead_letter(record, reason, failures, event.correlation_id)
-            if self._on_give_up is not None:
-                await self._on_give_up(event, reason)
+            if route.on_give_up is not None:
+                await route.on_give_up(event, reason)
             return True
 
     async def _wait_for_infrastructure(

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -19,9 +19,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from infra.local.stack import LocalStack
 from shared.events import DEAD_LETTERS, DeadLetter, Event, Topic, new_id
-from shared.kafka import EventConsumer, EventProducer, RetryPolicy, ensure_topics
+from shared.kafka import EventConsumer, EventProducer, RetryPolicy, Route, ensure_topics
 from shared.kafka.clients import kafka_admin, kafka_consumer
-from shared.kafka.consumer import Handler
+from shared.kafka.consumer import GiveUpHook, Handler
 from shared.settings import KafkaSettings
 
 
@@ -58,18 +58,18 @@ class Harness:
     producer: EventProducer
     raw: AIOKafkaProducer
     admin: AIOKafkaAdminClient
-    consumers: list[tuple[EventConsumer[Probe], asyncio.Task[None]]] = field(default_factory=list)
+    consumers: list[tuple[EventConsumer, asyncio.Task[None]]] = field(default_factory=list)
 
-    def start(self, handler: Handler[Probe], **options: object) -> EventConsumer[Probe]:
+    def start(self, handler: Handler[Probe], **options: object) -> EventConsumer:
         """Another member of the group, running `handler` (options go to `EventConsumer`)."""
         options.setdefault(
             "retry", RetryPolicy(first_backoff_s=0.01, max_backoff_s=0.05, outage_max_backoff_s=0.05)
         )
         options.setdefault("poll_while_busy_s", 0.2)
+        give_up = cast(GiveUpHook[Probe] | None, options.pop("on_give_up", None))
         consumer = EventConsumer(
-            self.topic,
+            Route(self.topic, handler, give_up),
             group_id=self.group,
-            handler=handler,
             settings=self.kafka,
             producer=self.producer,
             # The group hands partitions out in the order of member ids, which start with this.
@@ -79,7 +79,7 @@ class Harness:
         self.consumers.append((consumer, asyncio.create_task(consumer.run())))
         return consumer
 
-    async def stop(self, consumer: EventConsumer[Probe], within_s: float = 20.0) -> None:
+    async def stop(self, consumer: EventConsumer, within_s: float = 20.0) -> None:
         """`stop()` it and wait for its loop to return (it has left the group then)."""
         consumer.stop()
         task = next(task for each, task in self.consumers if each is consumer)

@@ -10,7 +10,7 @@ from shared.kafka import Delivery, EventConsumer
 from tests.integration.conftest import Harness, HarnessFactory, Probe, eventually
 
 
-def _count_commits(consumer: EventConsumer[Probe]) -> list[Any]:
+def _count_commits(consumer: EventConsumer) -> list[Any]:
     """Every commit request the loop's aiokafka consumer makes, recorded."""
     made: list[Any] = []
     inner = consumer._consumer

@@ -123,7 +123,7 @@ async def test_an_infrastructure_outage_is_retried_past_max_attempts_and_never_d
     ]
     waiting_seen: list[bool] = []
     done: list[int] = []
-    consumer: EventConsumer[Probe] | None = None
+    consumer: EventConsumer | None = None
 
     async def handler(event: Probe, _delivery: Delivery) -> None:
         assert consumer is not None

@@ -16,7 +16,7 @@ import pytest
 from services.metrics.aggregator import Aggregator
 from services.metrics.stream import MetricStreamReader, SnapshotReader
 from shared.events import Topic
-from shared.kafka import EventConsumer, EventProducer
+from shared.kafka import EventConsumer, EventProducer, Route
 from shared.settings import KafkaSettings
 from tests.integration.conftest import Probe
 
@@ -53,10 +53,12 @@ async def test_an_event_consumer_stops_while_it_is_still_starting(silent_brokers
         return None
 
     producer = EventProducer(silent_brokers, client_id="unstarted")
+    topic = Topic(
+        name="never-started", event_type=Probe, partitions=1, key=lambda e: str(e.n), description=""
+    )
     consumer = EventConsumer(
-        Topic(name="never-started", event_type=Probe, partitions=1, key=lambda e: str(e.n), description=""),
+        Route(topic, ignore),
         group_id="never-started",
-        handler=ignore,
         settings=silent_brokers,
         producer=producer,
         client_id="test",

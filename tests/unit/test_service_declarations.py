@@ -9,8 +9,18 @@ import pytest
 
 from infra.local.stack import REPO_ROOT
 from services.declarations import SERVICES, Deployed
-from shared.events import JOBS_REQUESTED, JOBS_STATUS, LOGS, SERVICE_HEARTBEATS
+from services.monitoring.main import MONITORING
+from services.reencoder.main import REENCODER
+from shared.events import (
+    JOBS_REQUESTED,
+    JOBS_STATUS,
+    LOGS,
+    SERVICE_HEARTBEATS,
+    VIDEO_TASKS,
+    VIDEO_TASKS_FINISHED,
+)
 from shared.frame import Consumes, ServiceDeclaration
+from shared.frame.declaration import shared_consumers
 from shared.kafka import Delivery
 
 README = (REPO_ROOT / "README.md").read_text()
@@ -81,3 +91,34 @@ def test_a_topic_read_by_the_services_own_stream_takes_no_handler() -> None:
     with pytest.raises(ValueError, match="own stream"):
         streamed.handled_by(_ignore)
     assert ServiceDeclaration("reader", consumes=(streamed,)).handled == ()
+
+
+def _consumers_of(declaration: ServiceDeclaration) -> list[list[str]]:
+    """The topics each of the frame's consumers reads, for `declaration` with every entry bound."""
+    bindings = [entry.handled_by(_ignore) for entry in declaration.handled]
+    return [[binding.entry.topic.name for binding in shared] for shared in shared_consumers(bindings)]
+
+
+def test_entries_of_one_group_share_one_consumer() -> None:
+    # Monitoring's seven views are one member of its group (issue #18: one fetch loop, not seven).
+    [views] = _consumers_of(MONITORING)
+    assert views == [entry.topic.name for entry in MONITORING.handled]
+    assert len(views) == 7
+
+
+def test_entries_that_must_not_wait_on_each_other_have_groups_and_consumers_of_their_own() -> None:
+    # An image job never waits behind a video task, nor a chunk's completion behind either.
+    assert _consumers_of(REENCODER) == [
+        [JOBS_REQUESTED.name],
+        [VIDEO_TASKS.name],
+        [VIDEO_TASKS_FINISHED.name],
+    ]
+
+
+def test_entries_of_one_group_that_commit_differently_get_consumers_of_their_own() -> None:
+    every_record = Consumes(JOBS_REQUESTED, "g")
+    deferred = Consumes(JOBS_STATUS, "g", commit_every_s=1.0)
+    assert _consumers_of(ServiceDeclaration("s", consumes=(every_record, deferred))) == [
+        [JOBS_REQUESTED.name],
+        [JOBS_STATUS.name],
+    ]

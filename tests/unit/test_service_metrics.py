@@ -103,7 +103,7 @@ def test_consumers_are_exposed_per_group_and_topic() -> None:
         ("reencoder", "jobs.requested", _Consumer(True, 7)),
         ("reencoder.video-tasks", "video.tasks", _Consumer(False, 0)),
     ]
-    registry.register(ConsumerCollector((g, t, cast(EventConsumer[Any], c)) for g, t, c in consumers))
+    registry.register(ConsumerCollector((g, t, cast(EventConsumer, c)) for g, t, c in consumers))
     sample = registry.get_sample_value
     jobs = {"group": "reencoder", "topic": "jobs.requested"}
     tasks = {"group": "reencoder.video-tasks", "topic": "video.tasks"}
@@ -151,7 +151,7 @@ def test_the_workers_dashboard_charts_only_metrics_the_processes_expose() -> Non
     suffixes = {"histogram": ("_bucket", "_count", "_sum"), "counter": ("_total",), "gauge": ("",)}
     registries = [TimingReporter(cast(Any, object()), "w").metrics.registry, ShipperMetrics().registry]
     consumers = CollectorRegistry()
-    consumers.register(ConsumerCollector([("g", "t", cast(EventConsumer[Any], _Consumer(False, 0)))]))
+    consumers.register(ConsumerCollector([("g", "t", cast(EventConsumer, _Consumer(False, 0)))]))
     exposed = {
         family.name + suffix
         for registry in [*registries, consumers]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from minio.error import S3Error
+from urllib3.exceptions import ProtocolError
 
 import shared.storage
 from infra.local.stack import LocalStack
@@ -252,4 +254,31 @@ def test_download_of_a_missing_object_still_raises_for_the_video_tasks(
         store.download(store.renditions_bucket, f"{new_id()}/hls/360p/init.mp4", tmp_path / "part")
 
     assert raised.value.code == "NoSuchKey"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_download_cut_short_leaves_no_file_that_looks_complete(
+    counted: CountedStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection drops after the first MiB: nothing at the path, no partial file beside it."""
+    store, key, data = counted.store, f"{new_id()}/original.bin", bytes(3 * 1024 * 1024)
+    store.put_stream(store.uploads_bucket, key, io.BytesIO(data), len(data), "application/octet-stream")
+    get_object = store._client.get_object
+
+    def dropping(*args: Any, **kw: Any) -> Any:
+        response = get_object(*args, **kw)
+        stream = response.stream
+
+        def first_chunk_then_drop(*args: Any, **kw: Any) -> Iterator[bytes]:
+            yield next(iter(stream(*args, **kw)))
+            raise ProtocolError("Connection broken: IncompleteRead")
+
+        monkeypatch.setattr(response, "stream", first_chunk_then_drop)
+        return response
+
+    monkeypatch.setattr(store._client, "get_object", dropping)
+
+    with pytest.raises(ProtocolError):
+        store.download_if_exists(store.uploads_bucket, key, tmp_path / "original")
+
     assert list(tmp_path.iterdir()) == []

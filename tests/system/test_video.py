@@ -655,6 +655,16 @@ def test_a_clip_in_chunks_plays_while_it_encodes_and_ends_as_one_video(
             assert 1 <= len(playing[name].segments) <= 5  # chunks 0 (to 4), not the held one
             assert fetch_media(playing[name].segments[0][1])[4:8] == b"styp"
         assert "#EXT-X-ENDLIST" in playing["audio"].text  # the audio is encoded in one go
+        # A share link plays it too, poster and all, before it is done.
+        created = site.http.post(f"/api/jobs/{job_id}/shares", json={"expires_in_s": 3600})
+        assert created.status_code == 201, created.text
+        token = created.json()["token"]
+        page = site.http.get(f"/s/{token}").text
+        assert re.search(rf'data-src="[^"]*/s/{re.escape(token)}/media/hls"', page)
+        assert re.search(rf'poster="[^"]*/s/{re.escape(token)}/media/poster"', page)
+        shared = site.http.get(f"/s/{token}/media/hls")
+        assert shared.status_code == 200, shared.text
+        assert "#EXT-X-STREAM-INF" in shared.text
         assert site.http.get(f"/api/jobs/{job_id}").json()["status"] == "processing"
         # The previews tile the chunks' thumbnails: they wait for the last chunk.
         assert "tasks/preview.json" not in stored_keys(site, job_id)

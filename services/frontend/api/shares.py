@@ -26,6 +26,7 @@ from services.frontend.accounts.pages import templates
 from services.frontend.api.deps import CurrentUser, OwnedJob
 from services.frontend.api.media import DeliveryDep
 from services.frontend.api.schemas import Problem, RenditionOut
+from services.frontend.delivery import POSTER, hls_master_key, playing_poster
 from services.frontend.share_store import SharedJob, ShareStore, TooManyLinks, aware
 from shared.database import ShareLinkRow
 from shared.events import utc_now
@@ -152,6 +153,11 @@ async def shared_page(token: str, request: Request, shares: Shares) -> Response:
         for r in job.renditions
     ]
     by_name = {r.name: r for r in renditions}
+    if "hls" not in by_name and hls_master_key(job) is not None:
+        # Playable while it still encodes: the link plays what is there, as the owner's page does.
+        by_name["hls"] = _playing(request, token, "hls", "application/vnd.apple.mpegurl")
+        if playing_poster(job) is not None:
+            by_name[POSTER] = _playing(request, token, POSTER, "image/jpeg")
     images = [
         r
         for r in renditions
@@ -164,7 +170,7 @@ async def shared_page(token: str, request: Request, shares: Shares) -> Response:
         "renditions": renditions,
         "expires_at": found.expires_at,
         "hls": by_name.get("hls"),
-        "poster": by_name.get("poster"),
+        "poster": by_name.get(POSTER),
         # The largest image that still fits a page.
         "image": image,
         # Its <picture>: the AVIF of that size, then that WebP, then the JPEG every browser shows.
@@ -172,6 +178,12 @@ async def shared_page(token: str, request: Request, shares: Shares) -> Response:
         "image_fallback": next((r for r in images if r.content_type == "image/jpeg"), image),
     }
     return templates.TemplateResponse(request, "share.html", context, headers=_NO_REFERRER)
+
+
+def _playing(request: Request, token: str, name: str, content_type: str) -> RenditionOut:
+    """A video's stream or poster before the job is done (not yet a rendition of it)."""
+    url = str(request.url_for("shared_rendition", token=token, name=name))
+    return RenditionOut(name=name, content_type=content_type, width=0, height=0, bytes=0, url=url)
 
 
 @router.get(

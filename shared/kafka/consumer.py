@@ -120,6 +120,9 @@ class _InFlight:
     #: if its partition comes back to this member, and is cancelled if it went to another.
     in_doubt: bool = False
     decided: asyncio.Event = field(default_factory=asyncio.Event)
+    #: A rebalance revoked its partition while it was in hand. If the partition came back, its
+    #: position is its committed offset again, i.e. this record's.
+    rebalanced: bool = False
 
 
 class _RevokeInFlight(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -284,9 +287,11 @@ class EventConsumer:
             if not handled:
                 return _Next.LEAVE  # handed back unfinished at shutdown: not committed
             await self._commit_or_defer(partition, record.offset + 1)
-            if partition in self._consumer.assignment():
+            if flight.rebalanced and partition in self._consumer.assignment():
                 # A partition that came back mid-record restarts from its committed offset: move
-                # past the record just committed, so it is not taken twice.
+                # past the record just committed, so it is not taken twice. Only then: a seek drops
+                # the records fetched ahead for the partition, and fetching them again waits for the
+                # fetch in flight to the broker (up to the fetch wait; issue #18).
                 self._consumer.seek(partition, record.offset + 1)
             return _Next.TAKE
         finally:
@@ -303,6 +308,7 @@ class EventConsumer:
         flight = self._in_flight
         if flight is None or flight.partition not in revoked:
             return
+        flight.rebalanced = True
         log.info(
             "%s revoked with a record in hand: up to %.1f s to finish it",
             _tp(flight.partition),

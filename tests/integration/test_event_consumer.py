@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Awaitable
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,40 @@ async def test_handled_records_are_committed_up_to_the_end(consumer_harness: Har
     await eventually(lambda: _is(harness.committed(), 3))
     assert seen == [(0, 0), (1, 1), (2, 2)]
     assert await harness.dead_letters() == []
+
+
+async def test_records_fetched_together_are_handled_without_fetching_each_again(
+    consumer_harness: HarnessFactory,
+) -> None:
+    """A burst on one partition comes in one fetch and is handled from it. Seeking after each record
+    dropped the rest of the fetch, so every record cost a fetch of its own, and that fetch waited
+    for the one in flight to the broker (up to the fetch wait: the next job of a burst started up to
+    half a second late)."""
+    harness = await consumer_harness()
+    for n in range(20):
+        await harness.publish(n)
+    fetches: list[float] = []
+    seen: list[int] = []
+
+    async def handler(event: Probe, _delivery: Delivery) -> None:
+        seen.append(event.n)
+        await asyncio.sleep(0.15)  # longer than aiokafka's prefetch backoff: a fetch goes out meanwhile
+
+    consumer = harness.start(handler)
+    client = consumer._consumer._client
+    send = client.send
+
+    async def counted(node_id: int, request: Any, **options: Any) -> Any:
+        if type(request).__name__.startswith("FetchRequest"):
+            fetches.append(asyncio.get_running_loop().time())
+        return await send(node_id, request, **options)
+
+    client.send = counted
+    await eventually(lambda: len(seen) == 20, within_s=30)
+    assert seen == list(range(20))
+    # The first fetch holds the burst; a few more go out while it is handled (each waits for records
+    # that do not come), never one per record.
+    assert len(fetches) < 10, f"{len(fetches)} fetches for 20 records fetched together"
 
 
 async def test_a_handler_that_keeps_failing_is_dead_lettered_after_its_attempts(

@@ -34,11 +34,13 @@ class KafkaSettings(BaseSettings):
     max_poll_interval_ms: int = 60_000
     request_timeout_ms: int = 30_000
     #: How long the broker holds an empty fetch of a service's consumer loop before answering "nothing":
-    #: how often an idle consumer asks (500 ms, aiokafka's default: twice a second). Not simply
-    #: longer: aiokafka keeps one fetch in flight per broker, and a partition left out of it (it
-    #: still held fetched records when the fetch was sent) waits for it to return, so a job could
-    #: wait this long to start (measured: dispatch p99 4.5 s at 5000). Below `request_timeout_ms`.
-    idle_fetch_wait_ms: int = 500
+    #: how often an idle consumer asks (aiokafka's default, 500 ms, is twice a second per consumer,
+    #: the stack's largest idle cost; issue #18). A record that arrives is answered at once whatever
+    #: the wait, with one exception that bounds it: aiokafka keeps one fetch in flight per broker,
+    #: and a partition left out of that fetch (it still held records fetched with an earlier one
+    #: for over 100 ms, e.g. the second job of a burst while the first is handled) waits for it to
+    #: return before its next record is fetched. Below `request_timeout_ms`.
+    idle_fetch_wait_ms: int = 2000
     #: A stopping client gives up flushing, committing and leaving its group after this long, so a
     #: service stops in bounded time even when the brokers are gone (what stays unsent or uncommitted
     #: is redelivered or retried by design: at-least-once).

@@ -108,7 +108,9 @@ class MetricStreamReader:
             # Range keeps partition i of jobs.requested, jobs.status and metrics.work (same key, same
             # count) on the same instance, so each job's request, reports and timings meet in one place.
             partition_assignment_strategy=(RangePartitionAssignor,),
+            fetch_max_wait_ms=settings.idle_fetch_wait_ms,
         )
+        self._idle_poll_ms = settings.idle_fetch_wait_ms
         self._close_timeout_s = settings.close_timeout_s
 
     def stop(self) -> None:
@@ -124,7 +126,7 @@ class MetricStreamReader:
             log.info("consuming %s in group %s", ", ".join(self._topics), self._group_id)
             while not self._stopping.is_set():
                 batch = await getmany_unless_stopped(
-                    self._consumer, self._stopping, timeout_ms=500, max_records=5000
+                    self._consumer, self._stopping, timeout_ms=self._idle_poll_ms, max_records=5000
                 )
                 count = 0
                 for partition, records in batch.items():
@@ -195,7 +197,13 @@ class SnapshotReader:
         self._on_snapshot = on_snapshot
         self._since_s = since_s
         self._stopping = asyncio.Event()
-        self._consumer = kafka_consumer(settings, group_id=None, client_id=f"{client_id}.snapshots")
+        self._consumer = kafka_consumer(
+            settings,
+            group_id=None,
+            client_id=f"{client_id}.snapshots",
+            fetch_max_wait_ms=settings.idle_fetch_wait_ms,
+        )
+        self._idle_poll_ms = settings.idle_fetch_wait_ms
         self._close_timeout_s = settings.close_timeout_s
 
     def stop(self) -> None:
@@ -210,7 +218,9 @@ class SnapshotReader:
                 since_ms = int((time.time() - self._since_s) * 1000)
                 await unless_stopped(seek_to_time(self._consumer, partitions, since_ms), self._stopping)
             while not self._stopping.is_set():
-                batch = await getmany_unless_stopped(self._consumer, self._stopping, timeout_ms=500)
+                batch = await getmany_unless_stopped(
+                    self._consumer, self._stopping, timeout_ms=self._idle_poll_ms
+                )
                 for records in batch.values():
                     for record in records:
                         try:

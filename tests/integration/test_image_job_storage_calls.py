@@ -29,11 +29,12 @@ from services.reencoder.pool import EncoderPool
 from services.reencoder.renditions import manifest_key
 from services.reencoder.timing import TimingReporter
 from services.reencoder.video.keys import failed_marker_key
-from shared.events import JOBS_STATUS, JobRequested, JobStatus, JobStatusChanged, MediaKind, new_id
+from shared.events import JOBS_STATUS, JobRequested, JobStatus, JobStatusChanged, new_id
 from shared.kafka import Delivery
 from shared.storage import MediaStore
 from shared.storage_correlation import CorrelatedPoolManager, minio_http_client
 from tests.media_samples import image_bytes
+from tests.stored_jobs import stored_image_job
 from tests.video_completion_doubles import Producer
 
 
@@ -87,23 +88,6 @@ def counted(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> CountedStore:
     return CountedStore(MediaStore(stack.config.storage), calls)
 
 
-def _image_job(store: MediaStore, *, uploaded: bool = True) -> JobRequested:
-    job_id = new_id()
-    source_key = f"{job_id}/original.jpg"
-    if uploaded:
-        data = image_bytes()
-        store.put_stream(store.uploads_bucket, source_key, io.BytesIO(data), len(data), "image/jpeg")
-    return JobRequested(
-        correlation_id=new_id(),
-        job_id=job_id,
-        kind=MediaKind.IMAGE,
-        source_key=source_key,
-        filename="photo.jpg",
-        content_type="image/jpeg",
-        size_bytes=1,
-    )
-
-
 def _run(store: MediaStore, producer: Producer, *jobs: JobRequested) -> None:
     """Each job handled once, in order, as the consumer loop would hand them over."""
 
@@ -138,7 +122,7 @@ def test_an_image_job_asks_storage_once_per_output_plus_three_calls(counted: Cou
     """A LIST (finished before?), one GET of the original, a stat of the manifest (a late
     duplicate?), then the renditions' and the manifest's PUTs; nothing else."""
     store, producer = counted.store, Producer()
-    job = _image_job(store)
+    job = stored_image_job(store)
     counted.calls.clear()
 
     _run(store, producer, job)
@@ -159,7 +143,7 @@ def test_a_redelivered_finished_job_is_announced_again_after_one_list_and_one_ge
     counted: CountedStore,
 ) -> None:
     store, producer = counted.store, Producer()
-    job = _image_job(store)
+    job = stored_image_job(store)
     _run(store, producer, job)
     counted.calls.clear()
 
@@ -176,7 +160,7 @@ def test_a_redelivered_finished_job_is_announced_again_after_one_list_and_one_ge
 
 def test_a_job_failed_before_is_announced_failed_again_without_any_work(counted: CountedStore) -> None:
     store, producer = counted.store, Producer()
-    job = _image_job(store)
+    job = stored_image_job(store)
     marker = failed_marker_key(job.job_id)
     store.put_json(store.renditions_bucket, marker, {"job_id": job.job_id, "reason": "too long"})
     counted.calls.clear()
@@ -208,7 +192,7 @@ def test_the_failed_marker_of_a_job_with_sub_folders_is_found_by_one_list(counte
 
 def test_a_missing_original_fails_the_job_with_a_clear_reason(counted: CountedStore) -> None:
     store, producer = counted.store, Producer()
-    job = _image_job(store, uploaded=False)
+    job = stored_image_job(store, uploaded=False)
 
     _run(store, producer, job)
 

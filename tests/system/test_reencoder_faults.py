@@ -35,7 +35,7 @@ from shared.kafka import Delivery, EventProducer, InfrastructureError, is_infras
 from shared.settings import VideoLimits
 from shared.storage import MediaStore
 from tests.eventually import eventually_async
-from tests.media_samples import image_bytes
+from tests.stored_jobs import stored_image_job
 from tests.system.conftest import read_topic
 from tests.video_samples import ffmpeg_binary, video_bytes
 
@@ -147,18 +147,8 @@ def test_failing_a_job_that_is_done_removes_nothing_and_announces_it_done(stack:
 
 def test_an_image_job_done_by_another_attempt_is_never_failed_by_this_one(stack: LocalStack) -> None:
     store = MediaStore(stack.config.storage)
-    job_id = new_id()
-    source_key = f"{job_id}/original.jpg"
-    store.put_stream(store.uploads_bucket, source_key, *_bytes(image_bytes()), "image/jpeg")
-    job = JobRequested(
-        correlation_id=new_id(),
-        job_id=job_id,
-        kind=MediaKind.IMAGE,
-        source_key=source_key,
-        filename="photo.jpg",
-        content_type="image/jpeg",
-        size_bytes=1,
-    )
+    job = stored_image_job(store)
+    job_id = job.job_id
 
     async def scenario() -> None:
         pool = EncoderPool()

@@ -198,8 +198,7 @@ class MediaStore:
     def list_job_ids(self, bucket: str) -> set[str]:
         """The jobs that have objects in `bucket` (the top-level prefixes: one listing page per 1000
         jobs, however many objects each holds)."""
-        listed = self._client.list_objects(bucket, recursive=False)
-        return {obj.object_name.rstrip("/") for obj in listed if obj.is_dir}
+        return {key.rstrip("/") for key in self.top_level_keys(bucket, "") if key.endswith("/")}
 
     def remove_prefix(self, bucket: str, prefix: str) -> int:
         """Delete every object under `prefix`; returns how many there were."""

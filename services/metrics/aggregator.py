@@ -129,7 +129,7 @@ class Aggregator:
         latest = floor(now)  # events from the future count as now, as `RollingWindow.bucket` does
         for group in groups.values():
             method, route = group.method, group.route
-            second = min(latest if group.at is None else floor(group.at.timestamp()), latest)
+            second = latest if group.at is None else min(floor(group.at.timestamp()), latest)
             self.events += len(group.latencies)
             landed = False
             latencies = SketchBatch(group.latencies)

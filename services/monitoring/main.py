@@ -51,8 +51,8 @@ from shared.settings import DatabaseSettings, StorageSettings
 GROUP = "monitoring"
 #: Monitoring's consumers feed in-memory views (the registry, the log and activity feeds): a record
 #: a crash redelivers costs nothing, so their offsets are committed at most once a second, not one
-#: request per record (issue #18: ~20 records per image job). Their fetches keep the default wait:
-#: at 2 s, a view now and then saw a record 2 s late (aiokafka's one fetch per broker).
+#: request per record (issue #18: ~20 records per image job). All seven are one consumer (one
+#: group): the frame gives a group one member.
 VIEW_COMMITS_S = 1.0
 HEARTBEATS = Consumes(SERVICE_HEARTBEATS, GROUP, commit_every_s=VIEW_COMMITS_S)
 LETTERS = Consumes(DEAD_LETTERS, GROUP, commit_every_s=VIEW_COMMITS_S)

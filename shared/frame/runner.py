@@ -218,10 +218,9 @@ def _consumer(
 @contextlib.contextmanager
 def _consumer_metrics(wiring: Wiring, consumers: dict[str, EventConsumer]) -> Iterator[None]:
     """The consumers' state (per group and topic) on the service's /metrics while they run."""
-    by_topic = {
-        (group, topic): consumer for consumer in consumers.values() for group, topic in consumer.reads
-    }
-    collector = ConsumerCollector((group, topic, consumer) for (group, topic), consumer in by_topic.items())
+    collector = ConsumerCollector(
+        (group, topic, consumer) for consumer in consumers.values() for group, topic in consumer.reads
+    )
     wiring.registry.register(collector)
     try:
         yield

@@ -10,31 +10,19 @@ from sqlalchemy import text
 
 from services.frontend.job_store import JobStore
 from shared.database import create_schema, make_engine
-from shared.events import JobRequested, JobStatus, JobStatusChanged, MediaKind, Rendition, new_id
+from shared.events import JobStatus, JobStatusChanged, Rendition, new_id
 from shared.migrations import alembic_config
 from shared.settings import DatabaseSettings
+from tests.video_samples import video_job
 
 EIGHT_GIB = 8 * 1024**3
-
-
-def _video(size_bytes: int) -> JobRequested:
-    job_id = new_id()
-    return JobRequested(
-        correlation_id=new_id(),
-        job_id=job_id,
-        kind=MediaKind.VIDEO,
-        source_key=f"{job_id}/original",
-        filename="film.mp4",
-        content_type="video/mp4",
-        size_bytes=size_bytes,
-    )
 
 
 def test_a_job_over_2_gib_with_renditions_over_2_gib_is_stored(database_url: str) -> None:
     engine = make_engine(DatabaseSettings(url=database_url))
     create_schema(engine)
     jobs = JobStore(engine)
-    job_id = jobs.create(_video(EIGHT_GIB)).id
+    job_id = jobs.create(video_job(new_id(), EIGHT_GIB)).id
     big = Rendition(name="1080p", content_type="video/mp4", width=1920, height=1080, bytes=2**31 + 1, key="k")
     done = JobStatusChanged(
         correlation_id="c",
